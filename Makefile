@@ -1,0 +1,81 @@
+# classhub: `make up` brings the platform up on this machine, `make test` tests it for real.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SITE ?= site.yaml
+CLASSHUB := $(BIN)/classhub --site $(SITE)
+TORCH_VERSION := 2.13.0
+# On a machine that reaches PyTorch's CPU index, e.g.
+#   make wheelhouse TORCH_INDEX="--extra-index-url https://download.pytorch.org/whl/cpu"
+TORCH_INDEX ?=
+PYTEST_ARGS ?=
+
+.PHONY: help deps engine images up down status test test-unit test-integration docs wheelhouse bench lock clean
+
+help:
+	@echo "make up      bring the platform up on this machine (builds what is missing)"
+	@echo "make down    stop every student server, the hub and the proxy"
+	@echo "make test    unit and integration tests (real Docker, hub, proxy, containers)"
+	@echo "make status  what runs; make docs: regenerate docs/config-reference.md"
+
+$(BIN)/classhub: requirements/hub.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements/hub.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+node_modules/.bin/configurable-http-proxy: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: $(BIN)/classhub node_modules/.bin/configurable-http-proxy
+
+engine:
+	scripts/ensure-engine
+
+$(SITE):
+	cp site.example.yaml $(SITE)
+
+.cache/wheelhouse/.torch-$(TORCH_VERSION):
+	mkdir -p .cache/wheelhouse
+	$(BIN)/pip download -q --no-deps --only-binary=:all: -d .cache/wheelhouse $(TORCH_INDEX) "torch==$(TORCH_VERSION)+cpu"
+	touch $@
+
+wheelhouse: deps .cache/wheelhouse/.torch-$(TORCH_VERSION)
+
+images: deps engine $(SITE) wheelhouse
+	$(CLASSHUB) check
+	$(CLASSHUB) images build
+
+up: images
+	$(CLASSHUB) up
+
+down: deps
+	$(CLASSHUB) down
+
+status: deps
+	$(CLASSHUB) status
+
+docs: deps
+	$(BIN)/classhub docs -o docs/config-reference.md
+
+test-unit: deps
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+test-integration: deps engine wheelhouse
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+test: deps engine wheelhouse
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: deps engine wheelhouse
+	$(BIN)/python benchmarks/spawn.py
+
+# Re-resolve the pinned versions (needs the package index).
+lock:
+	$(PYTHON) -m venv .cache/lock-venv
+	.cache/lock-venv/bin/pip install -q -r requirements/hub.in
+	.cache/lock-venv/bin/pip freeze --exclude-editable | sort > requirements/hub.lock
+
+clean:
+	rm -rf $(VENV) node_modules .cache

@@ -1,0 +1,284 @@
+"""The validated model of a classhub site: the site config and the courses it serves.
+
+Everything downstream (hub config, spawner, CLI, image builds) reads this model and nothing
+else; every default lives here, and the config reference in docs/ is generated from it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+COURSE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MEMORY = re.compile(r"^[1-9][0-9]*[kmgKMG]?$")
+
+
+class Strict(BaseModel):
+    """A config section: unknown keys are errors, values are checked, never coerced loosely."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_memory(value: str) -> str:
+    if not MEMORY.match(value):
+        raise ValueError(f"{value!r} is not a size like 512M or 4G")
+    return value.upper()
+
+
+Memory = Annotated[str, Field(description="A size such as `512M` or `4G`.")]
+
+
+class Resources(Strict):
+    """Limits of one student container. Courses may override each key."""
+
+    mem_limit: Memory = Field("4G", description="Memory limit of a student container.")
+    cpu_limit: float = Field(2.0, gt=0, le=256, description="CPUs a student container may use.")
+    pids_limit: int = Field(
+        512, ge=64, le=65536, description="Processes and threads a student container may run."
+    )
+    shm_size: Memory = Field(
+        "1G", description="Size of `/dev/shm`: PyTorch DataLoader workers share tensors there."
+    )
+
+    _mem = field_validator("mem_limit", "shm_size")(_check_memory)
+
+
+class ResourceOverrides(Strict):
+    """A course's changes to the site's resource defaults; keys left out keep the default."""
+
+    mem_limit: Memory | None = None
+    cpu_limit: float | None = Field(None, gt=0, le=256)
+    pids_limit: int | None = Field(None, ge=64, le=65536)
+    shm_size: Memory | None = None
+
+    @field_validator("mem_limit", "shm_size")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        return None if value is None else _check_memory(value)
+
+
+class Gpu(Strict):
+    """Which GPU a student container gets. `none` hides every GPU from the container."""
+
+    policy: Literal["none"] = Field(
+        "none",
+        description="`none`: CPU only, the container sees no GPU even where the NVIDIA runtime "
+        "is the engine's default. GPU shares come with the GPU allocator.",
+    )
+
+
+class Hub(Strict):
+    """Where the hub listens and how it copes with a whole class arriving at once."""
+
+    bind_url: str = Field(
+        "http://127.0.0.1:8000", description="Public URL of the proxy that people open."
+    )
+    api_port: int = Field(
+        8081, ge=1, le=65535,
+        description="Port of the hub's API, bound on the student network's gateway address only.",
+    )
+    proxy_api_port: int = Field(
+        8001, ge=1, le=65535, description="Port of the proxy's REST API, on 127.0.0.1."
+    )
+    start_timeout_s: int = Field(
+        300, ge=10, description="How long a student server may take to start."
+    )
+    http_timeout_s: int = Field(
+        120, ge=10, description="How long a started server may take to answer HTTP."
+    )
+    concurrent_spawn_limit: int = Field(
+        40, ge=1, description="Spawns in flight at once; raise it with the class size."
+    )
+    active_server_limit: int = Field(
+        0, ge=0, description="Running servers at most (0: no limit)."
+    )
+    idle_timeout_s: int = Field(
+        3600, ge=0, description="Stop a server idle this long (0 turns the culler off)."
+    )
+    cull_every_s: int = Field(300, ge=1, description="How often the culler looks for idle servers.")
+
+    @field_validator("bind_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(:\d+)?/?$", value):
+            raise ValueError(f"{value!r} is not a URL like http://127.0.0.1:8000")
+        return value.rstrip("/")
+
+
+class Auth(Strict):
+    """How people log in."""
+
+    kind: Literal["local", "shared-password"] = Field(
+        "local",
+        description="`local`: each person has their own hashed password, generated at "
+        "enrolment. `shared-password`: anyone who knows one password logs in as any name; "
+        "for a workshop only.",
+    )
+    shared_password: SecretStr | None = Field(
+        None, description="The workshop password (with `kind: shared-password`, at least 8 chars)."
+    )
+    admin_users: list[str] = Field(
+        ["admin"], description="Hub administrators. `admin` gets a generated password."
+    )
+    failed_logins_before_delay: int = Field(
+        5, ge=1, description="Failed logins for one name before logins for it pause."
+    )
+    failed_login_delay_s: int = Field(60, ge=1, description="How long that pause lasts.")
+    minimum_password_length: int = Field(10, ge=8, description="For passwords people choose.")
+
+    @field_validator("admin_users")
+    @classmethod
+    def _usernames(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not USERNAME.match(name):
+                raise ValueError(f"{name!r} is not a valid username")
+        return value
+
+    @model_validator(mode="after")
+    def _shared_password_pairs_with_kind(self) -> Auth:
+        if self.kind == "shared-password":
+            if self.shared_password is None or len(self.shared_password.get_secret_value()) < 8:
+                raise ValueError("kind shared-password needs shared_password of 8 or more chars")
+        elif self.shared_password is not None:
+            raise ValueError("shared_password is only read with kind: shared-password")
+        return self
+
+
+class Images(Strict):
+    """How course images are built, with no registry."""
+
+    debian_mirror: str = Field(
+        "http://deb.debian.org/debian", description="Debian mirror the base image is built from."
+    )
+    wheelhouse: Path | None = Field(
+        None,
+        description="A folder of wheels pip may install from first (`--find-links`): how a CPU "
+        "build of torch, or a whole offline package set, gets into the images.",
+    )
+    torch: Literal["cpu", "cuda"] = Field(
+        "cpu",
+        description="`cpu`: torch's CPU build, which must be in the wheelhouse. `cuda`: the "
+        "CUDA build (several GB), for GPU nodes.",
+    )
+    extra_ca_certificates: Path = Field(
+        Path("/usr/local/share/ca-certificates"),
+        description="Folder of extra CA certificates (`*.crt`) the images trust, as a "
+        "TLS-intercepting proxy needs. A missing folder means none.",
+    )
+
+
+class Network(Strict):
+    """The Docker network of student containers."""
+
+    internal: bool = Field(
+        True, description="No route out of the network: students have no internet egress."
+    )
+
+
+class Course(Strict):
+    """One course: `courses/<id>/course.yml`."""
+
+    title: str = Field(min_length=1, description="Shown to students on the spawn page.")
+    description: str = Field("", description="One or two sentences for the spawn page.")
+    language: Literal["fr", "en"] = Field("fr", description="Language of the course material.")
+    image: str = Field(description="Course image: a folder under `images/` with a Dockerfile.")
+    resources: ResourceOverrides = Field(default_factory=ResourceOverrides)
+    gpu: Gpu | None = Field(None, description="GPU policy; the site's `gpu` when left out.")
+
+    @field_validator("image")
+    @classmethod
+    def _image_exists(cls, value: str, info: ValidationInfo) -> str:
+        images_dir = (info.context or {}).get("images_dir")
+        if not re.match(r"^[a-z0-9][a-z0-9-]*$", value) or value == "base":
+            raise ValueError(f"{value!r} is not a course image name")
+        if images_dir is not None and not (Path(images_dir) / value / "Dockerfile").is_file():
+            raise ValueError(f"no course image {value!r}: {images_dir}/{value}/Dockerfile is missing")
+        return value
+
+
+class Site(Strict):
+    """The site config (`site.yaml`)."""
+
+    name: str = Field(
+        "classhub",
+        pattern=r"^[a-z][a-z0-9-]{0,30}$",
+        description="Instance name: prefixes containers and networks, so that two instances "
+        "(a test run beside the real one) never meet.",
+    )
+    state_dir: Path = Field(
+        Path("/var/lib/classhub"),
+        description="Secrets, rosters, homes, databases and logs: personal data, outside git.",
+    )
+    courses_dir: Path = Field(Path("courses"), description="Folder of course folders.")
+    images_dir: Path = Field(Path("images"), description="Folder of image recipes.")
+    hub: Hub = Field(default_factory=Hub)
+    auth: Auth = Field(default_factory=Auth)
+    resources: Resources = Field(default_factory=Resources)
+    gpu: Gpu = Field(default_factory=Gpu)
+    images: Images = Field(default_factory=Images)
+    network: Network = Field(default_factory=Network)
+
+
+class CourseProfile(Strict):
+    """What a spawn needs of a course, defaults already merged: the spawner's only input."""
+
+    id: str
+    title: str
+    description: str
+    image: str
+    mem_limit: str
+    cpu_limit: float
+    pids_limit: int
+    shm_size: str
+    gpu_policy: str
+
+
+def image_tag(image: str) -> str:
+    """The local tag a built image carries; no registry is ever involved."""
+    return f"classhub/{image}:latest"
+
+
+class Platform(BaseModel):
+    """A loaded site: its config, where it came from, and its courses by id."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    site: Site
+    site_file: Path
+    courses: dict[str, Course]
+
+    def profile(self, course_id: str) -> CourseProfile:
+        course = self.courses[course_id]
+        limits = self.site.resources.model_copy(
+            update=course.resources.model_dump(exclude_none=True)
+        )
+        return CourseProfile(
+            id=course_id,
+            title=course.title,
+            description=course.description,
+            image=image_tag(course.image),
+            mem_limit=limits.mem_limit,
+            cpu_limit=limits.cpu_limit,
+            pids_limit=limits.pids_limit,
+            shm_size=limits.shm_size,
+            gpu_policy=(course.gpu or self.site.gpu).policy,
+        )
+
+    def profiles(self) -> dict[str, CourseProfile]:
+        return {course_id: self.profile(course_id) for course_id in sorted(self.courses)}
+
+    def course_images(self) -> list[str]:
+        """Image recipe names the courses use, each once, in a stable order."""
+        return sorted({course.image for course in self.courses.values()})

@@ -1,0 +1,1 @@
+"""What runs inside the hub process: the authenticator, the spawner, and the config appliers."""

@@ -1,0 +1,143 @@
+"""The hub's configuration, applied from the validated platform one concern at a time.
+
+`jupyterhub_config.py` calls `apply_all`; each `apply_*` only sets traits on `c`, so each can be
+tested on a bare `traitlets.config.Config()`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from classhub.config.model import Platform
+from classhub.engine import network_name
+from classhub.hub.spawner import INSTRUCTOR_GROUP, STUDENT_GROUP
+from classhub.hubapi import SERVICE_NAME, TOKEN_SECRET
+from classhub.roster import Roster
+from classhub.state import StateDir
+
+TEMPLATES = Path(__file__).parent / "templates"
+PROXY_TOKEN_SECRET = "proxy_token"
+
+
+def apply_state(c, platform: Platform, state: StateDir) -> None:
+    c.JupyterHub.db_url = f"sqlite:///{state.hub_db}"
+    c.JupyterHub.cookie_secret = bytes.fromhex(state.secret("cookie_secret"))
+    c.JupyterHub.pid_file = str(state.run / "hub.pid")
+
+
+def apply_network(c, platform: Platform, gateway: str) -> None:
+    hub = platform.site.hub
+    c.JupyterHub.bind_url = hub.bind_url
+    # The API listens on the students' bridge only: containers and the host reach it there.
+    c.JupyterHub.hub_bind_url = f"http://{gateway}:{hub.api_port}"
+    c.JupyterHub.hub_connect_url = f"http://{gateway}:{hub.api_port}"
+
+
+def apply_proxy(c, platform: Platform, state: StateDir) -> None:
+    # classhub runs the proxy itself, so that a hub restart keeps every route and server.
+    c.ConfigurableHTTPProxy.should_start = False
+    c.ConfigurableHTTPProxy.auth_token = state.secret(PROXY_TOKEN_SECRET)
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{platform.site.hub.proxy_api_port}"
+    c.JupyterHub.cleanup_servers = False
+    c.JupyterHub.cleanup_proxy = False
+
+
+def apply_auth(c, platform: Platform, state: StateDir) -> None:
+    auth = platform.site.auth
+    c.Authenticator.admin_users = set(auth.admin_users)
+    if auth.kind == "shared-password":
+        c.JupyterHub.authenticator_class = "shared-password"
+        c.SharedPasswordAuthenticator.user_password = auth.shared_password.get_secret_value()
+        c.Authenticator.allow_all = True
+        return
+    c.JupyterHub.authenticator_class = "classhub.hub.auth.LocalPasswordAuthenticator"
+    c.LocalPasswordAuthenticator.accounts_db = str(state.accounts_db)
+    c.LocalPasswordAuthenticator.failed_logins_before_delay = auth.failed_logins_before_delay
+    c.LocalPasswordAuthenticator.failed_login_delay_s = auth.failed_login_delay_s
+    c.LocalPasswordAuthenticator.minimum_password_length = auth.minimum_password_length
+
+
+def apply_groups(c, platform: Platform, state: StateDir) -> None:
+    """Groups as the rosters say at start-up; classhub keeps them in step while the hub runs."""
+    groups = {}
+    for course in sorted(platform.courses):
+        roster = Roster(state.rosters, course)
+        groups[STUDENT_GROUP.format(course=course)] = {"users": roster.students()}
+        groups[INSTRUCTOR_GROUP.format(course=course)] = {"users": roster.instructors()}
+    c.JupyterHub.load_groups = groups
+
+
+def apply_spawner(c, platform: Platform, state: StateDir) -> None:
+    site = platform.site
+    profiles = platform.profiles()
+    c.JupyterHub.spawner_class = "classhub.hub.spawner.CourseSpawner"
+    c.CourseSpawner.courses = {cid: p.model_dump() for cid, p in profiles.items()}
+    c.CourseSpawner.state_dir = str(state.root)
+    c.DockerSpawner.allowed_images = {p.image: p.image for p in profiles.values()}
+    c.DockerSpawner.network_name = network_name(site)
+    c.DockerSpawner.use_internal_ip = True
+    c.DockerSpawner.prefix = site.name
+    c.DockerSpawner.remove = True
+    c.DockerSpawner.pull_policy = "never"  # images are built here; there is no registry
+    c.DockerSpawner.debug = False
+    c.Spawner.start_timeout = site.hub.start_timeout_s
+    c.Spawner.http_timeout = site.hub.http_timeout_s
+    c.Spawner.default_url = "/lab"
+
+
+def apply_limits(c, platform: Platform) -> None:
+    hub = platform.site.hub
+    c.JupyterHub.concurrent_spawn_limit = hub.concurrent_spawn_limit
+    c.JupyterHub.active_server_limit = hub.active_server_limit
+
+
+def apply_services(c, platform: Platform, state: StateDir) -> None:
+    hub = platform.site.hub
+    services = [{"name": SERVICE_NAME, "api_token": state.secret(TOKEN_SECRET)}]
+    roles = [
+        {
+            "name": "classhub-admin",
+            "description": "classhub's CLI on this machine: enrolment, status, shutdown",
+            "scopes": ["admin:users", "admin:groups", "admin:servers", "read:hub",
+                       "access:servers", "tokens"],
+            "services": [SERVICE_NAME],
+        }
+    ]
+    if hub.idle_timeout_s:
+        services.append(
+            {
+                "name": "idle-culler",
+                "command": [
+                    sys.executable, "-m", "jupyterhub_idle_culler",
+                    f"--timeout={hub.idle_timeout_s}", f"--cull-every={hub.cull_every_s}",
+                ],
+            }
+        )
+        roles.append(
+            {
+                "name": "idle-culler",
+                "scopes": ["list:users", "read:users:activity", "read:servers",
+                           "delete:servers"],
+                "services": ["idle-culler"],
+            }
+        )
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles
+
+
+def apply_pages(c) -> None:
+    c.JupyterHub.template_paths = [str(TEMPLATES)]
+
+
+def apply_all(c, platform: Platform, gateway: str) -> None:
+    state = StateDir(platform.site.state_dir).ensure()
+    apply_state(c, platform, state)
+    apply_network(c, platform, gateway)
+    apply_proxy(c, platform, state)
+    apply_auth(c, platform, state)
+    apply_groups(c, platform, state)
+    apply_spawner(c, platform, state)
+    apply_limits(c, platform)
+    apply_services(c, platform, state)
+    apply_pages(c)

@@ -1,0 +1,142 @@
+"""The spawner: one container per student, derived from the course they chose and nothing else.
+
+A spawn request carries only `{"course": <id>}`. The spawner checks that the user is enrolled in
+that course (hub groups `nbgrader-<course>` / `formgrade-<course>`, which classhub derives from the
+rosters) and takes the image, limits, home and GPU binding from the course's profile, so a REST
+spawn with a forged image, limit or course is refused.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from dockerspawner import DockerSpawner
+from tornado import web
+from traitlets import Dict, List, Unicode, default
+
+from classhub.config.model import USERNAME, CourseProfile
+from classhub.engine import INSTANCE_LABEL
+from classhub.state import StateDir
+
+STUDENT_GROUP = "nbgrader-{course}"
+INSTRUCTOR_GROUP = "formgrade-{course}"
+
+
+def enrolled_courses(group_names: set[str], course_ids) -> list[str]:
+    """The courses whose student or instructor group holds the user, in a stable order."""
+    return [
+        course
+        for course in sorted(course_ids)
+        if STUDENT_GROUP.format(course=course) in group_names
+        or INSTRUCTOR_GROUP.format(course=course) in group_names
+    ]
+
+
+class CourseSpawner(DockerSpawner):
+    courses = Dict(
+        config=True,
+        help="Course profiles by course id (CourseProfile fields), from the validated site.",
+    )
+    state_dir = Unicode(config=True, help="The site's state directory (homes live there).")
+    security_opt = List(
+        ["no-new-privileges"], config=True, help="Docker security options of every container."
+    )
+
+    @default("options_form")
+    def _default_options_form(self):
+        return self._render_options_form
+
+    @default("options_from_form")
+    def _default_options_from_form(self):
+        return lambda formdata: {"course": formdata.get("course", [""])[0]}
+
+    def _profiles(self) -> dict[str, CourseProfile]:
+        return {cid: CourseProfile(**p) for cid, p in self.courses.items()}
+
+    def _my_courses(self) -> list[str]:
+        groups = {group.name for group in self.user.groups}
+        return enrolled_courses(groups, self.courses)
+
+    def _render_options_form(self, spawner) -> str:
+        mine = self._my_courses()
+        if not mine:
+            return (
+                '<p class="alert alert-warning">Vous n\'êtes inscrit(e) à aucun cours. '
+                "Demandez à votre enseignant de vous inscrire.</p>"
+            )
+        profiles = self._profiles()
+        options = []
+        for index, course_id in enumerate(mine):
+            profile = profiles[course_id]
+            checked = " checked" if index == 0 else ""
+            options.append(
+                f'<div class="form-check">'
+                f'<input class="form-check-input" type="radio" name="course" id="course-{course_id}"'
+                f' value="{course_id}"{checked}>'
+                f'<label class="form-check-label" for="course-{course_id}">'
+                f"<strong>{html.escape(profile.title)}</strong><br>"
+                f"<small>{html.escape(profile.description)}</small></label></div>"
+            )
+        return "<fieldset><legend>Choisissez votre cours</legend>" + "".join(options) + "</fieldset>"
+
+    def _chosen_profile(self) -> CourseProfile:
+        options = dict(self.user_options or {})
+        unexpected = sorted(set(options) - {"course"})
+        if unexpected:
+            raise web.HTTPError(
+                400, f"Only a course can be chosen; not allowed: {', '.join(unexpected)}"
+            )
+        course_id = options.get("course")
+        mine = self._my_courses()
+        if not course_id:
+            if len(mine) != 1:
+                raise web.HTTPError(400, "Choose a course to start a server for.")
+            course_id = mine[0]
+        if course_id not in mine:
+            raise web.HTTPError(403, f"{self.user.name} is not enrolled in course {course_id!r}.")
+        return self._profiles()[course_id]
+
+    def _home(self) -> Path:
+        if not USERNAME.match(self.user.name):
+            raise web.HTTPError(400, f"Username {self.user.name!r} cannot own a home folder.")
+        return StateDir(Path(self.state_dir)).home(self.user.name)
+
+    def _apply(self, profile: CourseProfile) -> None:
+        if profile.image not in self._get_allowed_images():
+            raise web.HTTPError(500, f"Image {profile.image} is not among the course images.")
+        self.image = profile.image
+        self.mem_limit = profile.mem_limit
+        self.cpu_limit = profile.cpu_limit
+        self.volumes = {str(self._home()): {"bind": "/home/jovyan", "mode": "rw"}}
+        self.extra_host_config = {
+            "pids_limit": profile.pids_limit,
+            "shm_size": profile.shm_size,
+            "cap_drop": ["ALL"],
+            "security_opt": list(self.security_opt),
+        }
+        self.extra_create_kwargs = {
+            "labels": {
+                INSTANCE_LABEL: self.network_name,
+                "org.classhub.user": self.user.name,
+                "org.classhub.course": profile.id,
+            }
+        }
+        env = {"CLASSHUB_COURSE": profile.id}
+        if profile.gpu_policy == "none":
+            # Hides every GPU even where the NVIDIA runtime is the engine's default.
+            env["NVIDIA_VISIBLE_DEVICES"] = "void"
+        self.environment = {**self.environment, **env}
+
+    async def start(self):
+        profile = self._chosen_profile()
+        self._apply(profile)
+        self.log.info("Starting %s for course %s from %s", self.user.name, profile.id, profile.image)
+        return await super().start()
+
+    def get_state(self):
+        state = super().get_state()
+        course = (self.user_options or {}).get("course")
+        if course:
+            state["course"] = course
+        return state

@@ -1,0 +1,85 @@
+"""A small client for the hub's REST API, authenticated with classhub's own service token."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from classhub.config.model import Platform
+from classhub.errors import ClasshubError
+from classhub.state import StateDir
+
+SERVICE_NAME = "classhub"
+TOKEN_SECRET = "api_token"
+
+
+def service_token(state: StateDir) -> str:
+    return state.secret(TOKEN_SECRET)
+
+
+class HubAPI:
+    def __init__(self, base_url: str, token: str, timeout: float = 30):
+        self.base = base_url.rstrip("/") + "/hub/api"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"token {token}"
+        self.timeout = timeout
+
+    @classmethod
+    def for_platform(cls, platform: Platform) -> HubAPI:
+        state = StateDir(platform.site.state_dir)
+        return cls(platform.site.hub.bind_url, service_token(state))
+
+    def request(self, method: str, path: str, ok=(200, 201, 202, 204), **kwargs):
+        try:
+            response = self.session.request(method, self.base + path, timeout=self.timeout,
+                                            **kwargs)
+        except requests.ConnectionError as exc:
+            raise ClasshubError(f"the hub does not answer at {self.base}",
+                                "start it with `classhub up`") from exc
+        if response.status_code not in ok:
+            raise ClasshubError(
+                f"hub API {method} {path} answered {response.status_code}: {response.text[:300]}"
+            )
+        return response.json() if response.content else None
+
+    def reachable(self) -> bool:
+        try:
+            return self.session.get(self.base + "/", timeout=3).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def users(self) -> list[dict]:
+        return self.request("GET", "/users", params={"limit": 10000})
+
+    def user(self, name: str) -> dict | None:
+        users = self.request("GET", f"/users/{name}", ok=(200, 404))
+        return users if users and "name" in users else None
+
+    def ensure_user(self, name: str) -> None:
+        if self.user(name) is None:
+            self.request("POST", f"/users/{name}", ok=(201, 409))
+
+    def groups(self) -> dict[str, list[str]]:
+        return {g["name"]: g["users"] for g in self.request("GET", "/groups")}
+
+    def set_group(self, name: str, members: list[str], existing: dict[str, list[str]]) -> None:
+        if name not in existing:
+            self.request("POST", f"/groups/{name}", ok=(201, 409))
+        current = set(existing.get(name, []))
+        wanted = set(members)
+        if wanted - current:
+            self.request("POST", f"/groups/{name}/users", json={"users": sorted(wanted - current)})
+        if current - wanted:
+            self.request("DELETE", f"/groups/{name}/users",
+                         json={"users": sorted(current - wanted)})
+
+    def stop_server(self, name: str, wait_s: float = 120) -> None:
+        self.request("DELETE", f"/users/{name}/server", ok=(202, 204, 400))
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            user = self.user(name)
+            if not user or not user.get("servers"):
+                return
+            time.sleep(0.5)
+        raise ClasshubError(f"the server of {name} did not stop within {wait_s:.0f}s")

@@ -1,0 +1,196 @@
+"""Bringing a site up and down, and telling what runs: `classhub up`, `down`, `status`."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import requests
+from docker.errors import DockerException, NotFound
+
+from classhub import engine as engines
+from classhub import processes
+from classhub.accounts import AccountStore
+from classhub.config.model import Platform
+from classhub.enrolment import Enrolment
+from classhub.errors import ClasshubError
+from classhub.hub.config import PROXY_TOKEN_SECRET
+from classhub.hubapi import HubAPI
+from classhub.state import StateDir, write_private
+
+
+@dataclass
+class Started:
+    url: str
+    admin_passwords: dict[str, str]  # admin username -> file holding their initial password
+
+
+def _missing_images(engine, platform: Platform) -> list[str]:
+    missing = []
+    for profile in platform.profiles().values():
+        try:
+            engine.images.get(profile.image)
+        except NotFound:
+            missing.append(profile.image)
+    return sorted(set(missing))
+
+
+def _ensure_admin_accounts(platform: Platform, state: StateDir) -> dict[str, str]:
+    files = {}
+    if platform.site.auth.kind != "local":
+        return files
+    accounts = AccountStore(state.accounts_db)
+    for admin in platform.site.auth.admin_users:
+        path = state.secrets / f"initial-password-{admin}"
+        password = accounts.create(admin)
+        if password is not None:
+            write_private(path, password + "\n")
+        files[admin] = str(path)
+    return files
+
+
+def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -> None:
+    url = platform.site.hub.bind_url + "/hub/health"
+    hub = processes.hub(state)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not hub.running():
+            raise ClasshubError(
+                f"the hub stopped while starting; its log ({hub.log_file}) ends with:\n"
+                + hub.log_tail(),
+                "fix what the log says, then `classhub up` again",
+            )
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    raise ClasshubError(f"the hub did not answer at {url} within {timeout_s:.0f}s",
+                        f"see {hub.log_file}")
+
+
+def up(platform: Platform) -> Started:
+    """Start the proxy and the hub (each only if not running) and wait until the hub answers."""
+    site = platform.site
+    state = StateDir(site.state_dir).ensure()
+    engine = engines.client()
+    missing = _missing_images(engine, platform)
+    if missing:
+        raise ClasshubError(f"course image(s) not built: {', '.join(missing)}",
+                            "run `classhub images build` first")
+    gateway = engines.ensure_student_network(engine, site)
+    admins = _ensure_admin_accounts(platform, state)
+
+    proxy = processes.proxy(state)
+    if not proxy.running():
+        bind = urlparse(site.hub.bind_url)
+        hub_api = f"http://{gateway}:{site.hub.api_port}"
+        proxy.start(
+            [
+                processes.proxy_command(),
+                "--ip", bind.hostname, "--port", str(bind.port or 80),
+                "--api-ip", "127.0.0.1", "--api-port", str(site.hub.proxy_api_port),
+                "--default-target", hub_api, "--error-target", f"{hub_api}/hub/error",
+                "--log-level", "warn",
+            ],
+            env={"CONFIGPROXY_AUTH_TOKEN": state.secret(PROXY_TOKEN_SECRET)},
+            cwd=state.run,
+        )
+    hub = processes.hub(state)
+    if not hub.running():
+        hub.start(processes.hub_command(), env={"CLASSHUB_SITE": str(platform.site_file)},
+                  cwd=state.hub)
+    _wait_healthy(platform, state)
+    Enrolment(platform).sync_hub()
+    return Started(site.hub.bind_url, admins)
+
+
+def _stop_all_servers(api: HubAPI) -> None:
+    running = [u["name"] for u in api.users() if u.get("servers")]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(api.stop_server, running))
+
+
+def down(platform: Platform) -> list[str]:
+    """Stop every student server, the hub and the proxy; leave no container, process or port."""
+    site = platform.site
+    state = StateDir(site.state_dir)
+    done = []
+    api = HubAPI.for_platform(platform)
+    if api.reachable():
+        _stop_all_servers(api)
+        done.append("student servers stopped")
+    if processes.hub(state).stop():
+        done.append("hub stopped")
+    if processes.proxy(state).stop():
+        done.append("proxy stopped")
+    try:
+        engine = engines.client()
+    except ClasshubError:
+        return done
+    leftovers = engines.student_containers(engine, site, all_states=True)
+    for container in leftovers:
+        try:
+            container.remove(force=True)
+        except NotFound:
+            pass
+    if leftovers:
+        done.append(f"{len(leftovers)} leftover container(s) removed")
+    try:
+        engines.remove_student_network(engine, site)
+    except DockerException as exc:
+        done.append(f"network kept: {exc}")
+    return done
+
+
+def _container_usage(container) -> dict:
+    try:
+        stats = container.stats(stream=False)
+        memory = stats.get("memory_stats", {})
+        return {"memory_bytes": memory.get("usage"), "memory_limit_bytes": memory.get("limit"),
+                "pids": stats.get("pids_stats", {}).get("current")}
+    except DockerException:
+        return {}
+
+
+def status(platform: Platform) -> dict:
+    site = platform.site
+    state = StateDir(site.state_dir)
+    report = {
+        "url": site.hub.bind_url,
+        "hub": "running" if processes.hub(state).running() else "stopped",
+        "proxy": "running" if processes.proxy(state).running() else "stopped",
+        "courses": sorted(platform.courses),
+        "servers": [],
+    }
+    try:
+        engine = engines.client()
+        containers = engines.student_containers(engine, site)
+    except ClasshubError:
+        report["engine"] = "unreachable"
+        return report
+    report["engine"] = "running"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        usage = list(pool.map(_container_usage, containers))
+    for container, use in zip(containers, usage):
+        labels = container.labels
+        host = container.attrs.get("HostConfig", {})
+        report["servers"].append(
+            {
+                "user": labels.get("org.classhub.user"),
+                "course": labels.get("org.classhub.course"),
+                "image": (container.image.tags or [container.image.id])[0],
+                "container": container.name,
+                "status": container.status,
+                "cpu_limit": (host.get("NanoCpus") or 0) / 1e9
+                or (host.get("CpuQuota") or 0) / max(host.get("CpuPeriod") or 100000, 1),
+                "mem_limit_bytes": host.get("Memory"),
+                "pids_limit": host.get("PidsLimit"),
+                **use,
+            }
+        )
+    report["servers"].sort(key=lambda s: s["user"] or "")
+    return report
