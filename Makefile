@@ -10,7 +10,7 @@ TORCH_VERSION := 2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
 
-.PHONY: help deps engine images up down status test test-unit test-integration docs wheelhouse bench lock clean
+.PHONY: help deps engine images up down status test test-unit test-integration docs wheelhouse bench lock clean lock-images
 
 help:
 	@echo "make up      bring the platform up on this machine (builds what is missing)"
@@ -79,3 +79,7 @@ lock:
 
 clean:
 	rm -rf $(VENV) node_modules .cache
+
+# Re-resolve the lab image's pins for the image's own Python (needs the base image).
+lock-images: deps engine wheelhouse
+	scripts/lock-images

@@ -36,3 +36,10 @@ def write_site(folder: Path, **overrides) -> Path:
 def site_file(tmp_path) -> Path:
     (REPO / ".cache" / "wheelhouse").mkdir(parents=True, exist_ok=True)
     return write_site(tmp_path)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/integration drives real parts: mark it so either tier runs alone."""
+    for item in items:
+        if "tests/integration/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.integration)

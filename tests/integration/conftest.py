@@ -1,0 +1,200 @@
+"""Integration fixtures: real images, a real hub and proxy on free ports, real student containers.
+
+Images are built once per run (and reused across runs while their recipe is unchanged); each test
+module gets its own hub instance with its state in a temporary folder and its own instance name,
+so nothing it does can meet `make up`'s platform or another module's.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import secrets
+import socket
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import websocket
+import yaml
+
+from classhub import processes
+from classhub.config import load_platform
+from classhub.enrolment import Enrolment, Member
+from classhub.hubapi import HubAPI
+from classhub.images import build
+from classhub.platform import down, up
+from classhub.state import StateDir
+from tests.conftest import write_site
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _add_second_course(folder: Path) -> None:
+    other = folder / "courses" / "autre"
+    other.mkdir(parents=True, exist_ok=True)
+    (other / "course.yml").write_text(yaml.safe_dump(
+        {"title": "Un autre cours", "image": "lab", "resources": {"mem_limit": "1G"}}))
+
+
+@pytest.fixture(scope="session")
+def built_images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("images-site")
+    platform = load_platform(write_site(folder))
+    lines: list[str] = []
+    build(platform, say=lines.append)
+    return platform
+
+
+@dataclass
+class RunningHub:
+    platform: object
+    folder: Path
+
+    @property
+    def url(self) -> str:
+        return self.platform.site.hub.bind_url
+
+    @property
+    def state(self) -> StateDir:
+        return StateDir(self.platform.site.state_dir)
+
+    @property
+    def api(self) -> HubAPI:
+        return HubAPI.for_platform(self.platform)
+
+    def enrol(self, course: str, username: str, role: str = "student") -> str | None:
+        """Enrol someone; returns their initial password when the enrolment created one."""
+        handout, synced = Enrolment(self.platform).add(course, Member(username, role=role))
+        assert synced
+        if handout is None:
+            return None
+        with open(handout, newline="") as handle:
+            return {r["username"]: r["initial_password"] for r in csv.DictReader(handle)}[username]
+
+    def spawn(self, username: str, options: dict) -> requests.Response:
+        return self.api.session.post(f"{self.api.base}/users/{username}/server", json=options,
+                                     timeout=60)
+
+    def wait_ready(self, username: str, timeout_s: float = 240) -> dict:
+        deadline = time.monotonic() + timeout_s
+        seen = False
+        while time.monotonic() < deadline:
+            server = (self.api.user(username) or {}).get("servers", {}).get("")
+            if server and server.get("ready"):
+                return server
+            if seen and server is None:
+                raise AssertionError(f"{username}'s spawn failed; hub log:\n"
+                                     + processes.hub(self.state).log_tail(40))
+            seen = seen or server is not None
+            time.sleep(0.5)
+        raise AssertionError(f"{username}'s server was not ready within {timeout_s}s")
+
+    def wait_stopped(self, username: str, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not (self.api.user(username) or {}).get("servers"):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"{username}'s server still runs after {timeout_s}s")
+
+    def user_token(self, username: str) -> str:
+        reply = self.api.request("POST", f"/users/{username}/tokens",
+                                 json={"expires_in": 3600, "note": "integration test",
+                                       "scopes": [f"access:servers!user={username}"]})
+        return reply["token"]
+
+    def run_code(self, username: str, token: str, code: str, timeout_s: float = 180) -> str:
+        return run_in_kernel(self.url, username, token, code, timeout_s)
+
+    def login(self, username: str, password: str) -> requests.Response:
+        session = requests.Session()
+        session.get(f"{self.url}/hub/login", timeout=10)
+        return session.post(
+            f"{self.url}/hub/login",
+            data={"username": username, "password": password,
+                  "_xsrf": session.cookies.get("_xsrf")},
+            allow_redirects=False, timeout=30,
+        ), session
+
+
+def run_in_kernel(base_url: str, username: str, token: str, code: str, timeout_s: float) -> str:
+    """Start a kernel in the user's server through the proxy, run `code`, return its stdout."""
+    headers = {"Authorization": f"token {token}"}
+    server = f"{base_url}/user/{username}"
+    kernel = requests.post(f"{server}/api/kernels", headers=headers, json={"name": "python3"},
+                           timeout=60)
+    assert kernel.status_code == 201, kernel.text
+    kernel_id = kernel.json()["id"]
+    ws = websocket.create_connection(
+        f"{server.replace('http', 'ws', 1)}/api/kernels/{kernel_id}/channels",
+        header=[f"Authorization: token {token}"], timeout=timeout_s,
+    )
+    msg_id = uuid.uuid4().hex
+    ws.send(json.dumps({
+        "header": {"msg_id": msg_id, "username": username, "session": uuid.uuid4().hex,
+                   "msg_type": "execute_request", "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell",
+        "content": {"code": code, "silent": False, "store_history": False,
+                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+    }))
+    out, errors = [], []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            msg = json.loads(ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "stream":
+                out.append(msg["content"]["text"])
+            elif kind == "error":
+                errors.append("\n".join(msg["content"]["traceback"]))
+            elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                break
+    finally:
+        ws.close()
+        requests.delete(f"{server}/api/kernels/{kernel_id}", headers=headers, timeout=30)
+    assert not errors, errors
+    return "".join(out)
+
+
+def start_hub(folder: Path, **hub_settings) -> RunningHub:
+    _add_second_course(folder)
+    site = write_site(
+        folder,
+        name=f"cht{secrets.token_hex(3)}",
+        hub={"bind_url": f"http://127.0.0.1:{free_port()}", "api_port": free_port(),
+             "proxy_api_port": free_port(), **hub_settings},
+    )
+    platform = load_platform(site)
+    up(platform)
+    return RunningHub(platform, folder)
+
+
+def stop_hub(hub: RunningHub) -> None:
+    down(hub.platform)
+
+
+@pytest.fixture(scope="module")
+def hub(built_images, tmp_path_factory):
+    running = start_hub(tmp_path_factory.mktemp("hub"), idle_timeout_s=0)
+    yield running
+    stop_hub(running)
+    if processes.hub(running.state).running():  # pragma: no cover - reported, not hidden
+        raise AssertionError("hub still running after classhub down")
+
+
+def parallel(func, items):
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        return list(pool.map(func, items))
+
+
