@@ -182,7 +182,7 @@ def status(platform: Platform) -> dict:
             {
                 "user": labels.get("org.classhub.user"),
                 "course": labels.get("org.classhub.course"),
-                "image": (container.image.tags or [container.image.id])[0],
+                "image": container.attrs["Config"]["Image"],
                 "container": container.name,
                 "status": container.status,
                 "cpu_limit": (host.get("NanoCpus") or 0) / 1e9

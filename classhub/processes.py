@@ -58,6 +58,10 @@ class Process:
         )
         log.close()
         self.pid_file.write_text(f"{process.pid}\n")
+        # Until the child has exec'd, its command line is still ours: wait for the real one.
+        deadline = time.monotonic() + 10
+        while self.pid() is None and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
         return process.pid
 
     def stop(self, grace_s: float = 15) -> bool:

@@ -81,6 +81,7 @@ class ChangePasswordHandler(BaseHandler):
         html = await self.render_template(
             "change-password.html", message=message, error=error
         )
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish(html)
 
     @web.authenticated

@@ -168,13 +168,13 @@ def run_in_kernel(base_url: str, username: str, token: str, code: str, timeout_s
 
 
 def start_hub(folder: Path, **hub_settings) -> RunningHub:
-    _add_second_course(folder)
     site = write_site(
         folder,
         name=f"cht{secrets.token_hex(3)}",
         hub={"bind_url": f"http://127.0.0.1:{free_port()}", "api_port": free_port(),
              "proxy_api_port": free_port(), **hub_settings},
     )
+    _add_second_course(folder)
     platform = load_platform(site)
     up(platform)
     return RunningHub(platform, folder)
