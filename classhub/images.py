@@ -205,7 +205,7 @@ def build_course_image(platform: Platform, engine, name: str, base: Recipe, say:
             _link_or_copy(wheel, wheelhouse / wheel.name)
         env = _builder_env()
         argv = [
-            "docker", "build", "--pull=false",
+            "docker", "build", "--pull=false", "--force-rm",
             "--build-arg", f"BASE_IMAGE={base.pinned_tag}",
             "--build-arg", f"TORCH_VARIANT={platform.site.images.torch}",
             "--label", f"{RECIPE_LABEL}={recipe.digest}",

@@ -133,10 +133,3 @@ class CourseSpawner(DockerSpawner):
         self._apply(profile)
         self.log.info("Starting %s for course %s from %s", self.user.name, profile.id, profile.image)
         return await super().start()
-
-    def get_state(self):
-        state = super().get_state()
-        course = (self.user_options or {}).get("course")
-        if course:
-            state["course"] = course
-        return state
