@@ -24,8 +24,10 @@ def _section(model: type[BaseModel], prefix: str, out: list[str]) -> None:
         sub = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
         key = f"{prefix}{name}"
         if sub is not None:
-            nested.append((sub, f"{key}."))
-            rows.append(f"| `{key}` | section | | {sub.__doc__.strip().splitlines()[0]} |")
+            listed = typing.get_origin(annotation) is list
+            nested.append((sub, f"{key}[]." if listed else f"{key}."))
+            kind = "list of entries" if listed else "section"
+            rows.append(f"| `{key}` | {kind} | | {sub.__doc__.strip().splitlines()[0]} |")
             continue
         if field.default is not PydanticUndefined:
             default = f"`{field.default}`"

@@ -106,7 +106,8 @@ def load_platform(site_file: Path | str | None = None) -> Platform:
         course_data, read_problems = _read_yaml(course_file)
         problems += read_problems
         if course_data is not None:
-            course, course_problems = _validate(Course, course_file, course_data, context)
+            course, course_problems = _validate(
+                Course, course_file, course_data, {**context, "course_dir": folder})
             problems += course_problems
             if course is not None:
                 courses[folder.name] = course

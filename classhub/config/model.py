@@ -6,6 +6,7 @@ else; every default lives here, and the config reference in docs/ is generated f
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -187,6 +188,70 @@ class Network(Strict):
     )
 
 
+class Assignment(Strict):
+    """One nbgrader assignment: the folder `source/<id>/` of the course."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,59}$",
+                    description="Folder name under the course's `source/`.")
+    title: str = Field(min_length=1)
+    due: dt.datetime = Field(description="Deadline, with its time zone (e.g. `+01:00`).")
+    cell_timeout_s: int = Field(
+        300, ge=1, le=86400, description="Time a single cell may run when grading."
+    )
+    notebook_timeout_s: int = Field(
+        1800, ge=1, le=86400, description="Time a whole notebook may run when grading."
+    )
+
+    @field_validator("due")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("give the time zone, e.g. 2027-01-15T23:59:00+01:00")
+        return value
+
+    @field_validator("id")
+    @classmethod
+    def _source_exists(cls, value: str, info: ValidationInfo) -> str:
+        course_dir = (info.context or {}).get("course_dir")
+        if course_dir is not None and not (Path(course_dir) / "source" / value).is_dir():
+            raise ValueError(f"no folder {Path(course_dir) / 'source' / value}")
+        return value
+
+
+class LatePenalty(Strict):
+    """What a late submission costs, per notebook."""
+
+    policy: Literal["none", "zero", "per-day"] = Field(
+        "none",
+        description="`none`: late work keeps its score; `zero`: late work scores 0; "
+        "`per-day`: loses `points_per_day` for each started day late.",
+    )
+    points_per_day: float = Field(0, ge=0, description="With `per-day`.")
+
+    @model_validator(mode="after")
+    def _points_with_per_day(self) -> LatePenalty:
+        if (self.policy == "per-day") != (self.points_per_day > 0):
+            raise ValueError("points_per_day > 0 goes with policy per-day, and only with it")
+        return self
+
+
+class Dataset(Strict):
+    """A folder of data mounted read-only in the course's containers, at `/srv/datasets/<name>`."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    path: Path = Field(description="Folder on the host, relative to the course folder.")
+
+    @field_validator("path")
+    @classmethod
+    def _folder_exists(cls, value: Path, info: ValidationInfo) -> Path:
+        course_dir = (info.context or {}).get("course_dir")
+        if course_dir is not None:
+            value = value if value.is_absolute() else (Path(course_dir) / value).resolve()
+            if not value.is_dir():
+                raise ValueError(f"no folder {value}")
+        return value
+
+
 class Course(Strict):
     """One course: `courses/<id>/course.yml`."""
 
@@ -196,6 +261,18 @@ class Course(Strict):
     image: str = Field(description="Course image: a folder under `images/` with a Dockerfile.")
     resources: ResourceOverrides = Field(default_factory=ResourceOverrides)
     gpu: Gpu | None = Field(None, description="GPU policy; the site's `gpu` when left out.")
+    datasets: list[Dataset] = Field(default_factory=list)
+    assignments: list[Assignment] = Field(default_factory=list)
+    late_penalty: LatePenalty = Field(default_factory=LatePenalty)
+
+    @field_validator("assignments", "datasets")
+    @classmethod
+    def _unique(cls, value: list) -> list:
+        names = [getattr(item, "id", None) or getattr(item, "name") for item in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"listed twice: {', '.join(duplicates)}")
+        return value
 
     @field_validator("image")
     @classmethod
