@@ -133,6 +133,32 @@ def cmd_roster_list(args) -> int:
     return 0
 
 
+def cmd_assignment(args) -> int:
+    from classhub.coursework import lifecycle
+
+    platform = _platform(args)
+    step = args.assignment_verb
+    if step == "collect":
+        collected = lifecycle.collect(platform, args.course, args.assignment)
+        for student, reason in collected.rejected:
+            print(f"rejected: {student}: {reason}")
+        print(f"{args.course}/{args.assignment}: collected")
+        return 0
+    output = getattr(lifecycle, step)(platform, args.course, args.assignment)
+    if args.verbose:
+        print(output)
+    print(f"{args.course}/{args.assignment}: {step} done")
+    return 0
+
+
+def cmd_grades_export(args) -> int:
+    from classhub.coursework.lifecycle import export
+
+    for name, path in export(_platform(args), args.course, args.output).items():
+        print(f"{name}: {path}")
+    return 0
+
+
 def cmd_docs(args) -> int:
     from classhub.docs import config_reference
 
@@ -171,6 +197,25 @@ def parser() -> argparse.ArgumentParser:
     p = verb("build", cmd_images_build, "build the base image and the course images "
              "(only what changed)", images)
     p.add_argument("courses", nargs="*", metavar="COURSE")
+
+    assignment = verb("assignment", None, "an assignment's life, step by step").add_subparsers(
+        dest="assignment_verb", required=True, metavar="VERB")
+    for name, text in (
+        ("release", "generate the student version from source/ and release it"),
+        ("collect", "collect submissions (identity from the folder, time from the platform)"),
+        ("autograde", "run the autograder tests of every collected submission"),
+        ("feedback", "generate feedback and release it to each student"),
+    ):
+        p = verb(name, cmd_assignment, text, assignment)
+        p.add_argument("course")
+        p.add_argument("assignment")
+        p.add_argument("--verbose", "-v", action="store_true", help="print nbgrader's output")
+    grades = verb("grades", None, "grades").add_subparsers(dest="grades_verb", required=True,
+                                                           metavar="VERB")
+    p = verb("export", cmd_grades_export, "per-question and total grades, and a Moodle import "
+             "file (CSV)", grades)
+    p.add_argument("course")
+    p.add_argument("--output", "-o", default=".", help="folder for the CSV files")
 
     roster = verb("roster", None, "who attends and who teaches each course").add_subparsers(
         dest="roster_verb", required=True, metavar="VERB")

@@ -320,6 +320,7 @@ class CourseProfile(Strict):
     pids_limit: int
     shm_size: str
     gpu_policy: str
+    datasets: dict[str, str] = {}  # name -> host folder, mounted read-only
 
 
 def image_tag(image: str) -> str:
@@ -351,6 +352,7 @@ class Platform(BaseModel):
             pids_limit=limits.pids_limit,
             shm_size=limits.shm_size,
             gpu_policy=(course.gpu or self.site.gpu).policy,
+            datasets={d.name: str(d.path) for d in course.datasets},
         )
 
     def profiles(self) -> dict[str, CourseProfile]:

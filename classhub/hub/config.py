@@ -84,6 +84,10 @@ def apply_spawner(c, platform: Platform, state: StateDir) -> None:
     c.Spawner.start_timeout = site.hub.start_timeout_s
     c.Spawner.http_timeout = site.hub.http_timeout_s
     c.Spawner.default_url = "/lab"
+    # The server's token may read its own user's groups: nbgrader's JupyterHub auth plugin finds
+    # the student's courses there (nbgrader-<course> / formgrade-<course>).
+    c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server",
+                                     "read:users:groups!user"]
 
 
 def apply_limits(c, platform: Platform) -> None:

@@ -16,6 +16,7 @@ from tornado import web
 from traitlets import Dict, List, Unicode, default
 
 from classhub.config.model import USERNAME, CourseProfile
+from classhub.coursework.layout import DATASETS_IN_CONTAINER, CourseSpace
 from classhub.engine import INSTANCE_LABEL
 from classhub.state import StateDir
 
@@ -102,13 +103,23 @@ class CourseSpawner(DockerSpawner):
             raise web.HTTPError(400, f"Username {self.user.name!r} cannot own a home folder.")
         return StateDir(Path(self.state_dir)).home(self.user.name)
 
+    def _volumes(self, profile: CourseProfile) -> dict[str, dict]:
+        """The home, each enrolled course's exchange as this student sees it, the datasets."""
+        volumes = {str(self._home()): {"bind": "/home/jovyan", "mode": "rw"}}
+        state = StateDir(Path(self.state_dir))
+        for course_id in self._my_courses():
+            volumes.update(CourseSpace(state, course_id).student_volumes(self.user.name))
+        volumes.update({path: {"bind": f"{DATASETS_IN_CONTAINER}/{name}", "mode": "ro"}
+                        for name, path in profile.datasets.items()})
+        return volumes
+
     def _apply(self, profile: CourseProfile) -> None:
         if profile.image not in self._get_allowed_images():
             raise web.HTTPError(500, f"Image {profile.image} is not among the course images.")
         self.image = profile.image
         self.mem_limit = profile.mem_limit
         self.cpu_limit = profile.cpu_limit
-        self.volumes = {str(self._home()): {"bind": "/home/jovyan", "mode": "rw"}}
+        self.volumes = self._volumes(profile)
         self.extra_host_config = {
             "pids_limit": profile.pids_limit,
             "shm_size": profile.shm_size,
@@ -122,7 +133,7 @@ class CourseSpawner(DockerSpawner):
                 "org.classhub.course": profile.id,
             }
         }
-        env = {"CLASSHUB_COURSE": profile.id}
+        env = {"CLASSHUB_COURSE": profile.id, "CLASSHUB_ROLE": "student"}
         if profile.gpu_policy == "none":
             # Hides every GPU even where the NVIDIA runtime is the engine's default.
             env["NVIDIA_VISIBLE_DEVICES"] = "void"

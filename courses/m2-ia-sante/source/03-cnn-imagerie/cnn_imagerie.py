@@ -33,7 +33,7 @@ from torch import nn
 TAILLE = 32
 """Côté des images en pixels."""
 
-BRUIT_REFERENCE = 0.35
+BRUIT_REFERENCE = 0.25
 """Écart-type du bruit d'acquisition du « scanner d'origine » (données d'entraînement)."""
 
 CLASSES = ("absence de lésion", "lésion présente")
@@ -68,7 +68,7 @@ def choisir_device() -> torch.device:
 def _fond(rng: np.random.Generator, taille: int) -> np.ndarray:
     """Texture de tissu mou : bruit basse fréquence + gradient d'intensité + vaisseaux."""
     texture = gaussian_filter(rng.normal(size=(taille, taille)), sigma=3.0)
-    texture = 0.25 * texture / (texture.std() + 1e-8)
+    texture = 0.2 * texture / (texture.std() + 1e-8)
     yy, xx = np.mgrid[0:taille, 0:taille] / (taille - 1)
     angle = rng.uniform(0, 2 * np.pi)
     gradient = 0.15 * (np.cos(angle) * xx + np.sin(angle) * yy)
@@ -79,7 +79,7 @@ def _fond(rng: np.random.Generator, taille: int) -> np.ndarray:
         x0, y0 = rng.uniform(0, taille, size=2)
         theta = rng.uniform(0, np.pi)
         distance = np.abs((xx * (taille - 1) - x0) * np.sin(theta) - (yy * (taille - 1) - y0) * np.cos(theta))
-        image += rng.uniform(0.4, 0.8) * np.exp(-0.5 * (distance / 0.7) ** 2)
+        image += rng.uniform(0.3, 0.6) * np.exp(-0.5 * (distance / 0.6) ** 2)
     return image
 
 
@@ -93,17 +93,24 @@ def _lesion(rng: np.random.Generator, taille: int) -> np.ndarray:
     v = -(xx - cx) * np.sin(phi) + (yy - cy) * np.cos(phi)
     rayon = np.sqrt((u / a) ** 2 + (v / b) ** 2)
     profil = 1.0 / (1.0 + np.exp((rayon - 1.0) / 0.15))  # bord flou (sigmoïde)
-    return rng.uniform(0.6, 1.0) * profil
+    return rng.uniform(0.8, 1.3) * profil
 
 
-def generer_fantomes(n: int, graine: int = 0, bruit: float = BRUIT_REFERENCE, taille: int = TAILLE):
+def generer_fantomes(n: int, graine: int = 0, bruit=BRUIT_REFERENCE, taille: int = TAILLE):
     """Génère ``n`` fantômes équilibrés (moitié avec lésion, moitié sans).
 
     Renvoie ``(X, y)`` : ``X`` tenseur float32 de forme ``(n, 1, taille, taille)``,
     standardisé image par image (moyenne 0, écart-type 1), et ``y`` tenseur int64
     de forme ``(n,)`` valant 1 si une lésion est présente, 0 sinon.
-    ``bruit`` est l'écart-type du bruit d'acquisition gaussien (avant standardisation).
+
+    ``bruit`` est l'écart-type du bruit d'acquisition gaussien (avant standardisation) :
+    un nombre (le même pour toutes les images, un seul « scanner ») ou un couple
+    ``(min, max)`` (tiré uniformément pour chaque image, plusieurs « scanners »).
     """
+    if np.ndim(bruit) == 0:
+        bruit_min = bruit_max = float(bruit)
+    else:
+        bruit_min, bruit_max = (float(b) for b in bruit)
     rng = np.random.default_rng(graine)
     etiquettes = np.zeros(n, dtype=np.int64)
     etiquettes[: n // 2] = 1
@@ -113,7 +120,8 @@ def generer_fantomes(n: int, graine: int = 0, bruit: float = BRUIT_REFERENCE, ta
         image = _fond(rng, taille)
         if etiquette == 1:
             image = image + _lesion(rng, taille)
-        image = image + rng.normal(scale=bruit, size=image.shape)
+        sigma = bruit_min if bruit_min == bruit_max else rng.uniform(bruit_min, bruit_max)
+        image = image + rng.normal(scale=sigma, size=image.shape)
         image = (image - image.mean()) / (image.std() + 1e-8)
         images[i, 0] = image
     return torch.from_numpy(images), torch.from_numpy(etiquettes)
@@ -158,7 +166,7 @@ class PetitCNN(nn.Module):
 # ---------------------------------------------------------------------------
 
 
-def entrainer(modele, X, y, epoques: int = 8, taille_lot: int = 32, lr: float = 1e-2, graine: int = 0,
+def entrainer(modele, X, y, epoques: int = 8, taille_lot: int = 32, lr: float = 5e-3, graine: int = 0,
               device: torch.device | None = None, verbeux: bool = False) -> list[float]:
     """Entraîne ``modele`` (Adam, entropie croisée) et renvoie la perte moyenne de chaque époque.
 

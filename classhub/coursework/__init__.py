@@ -1,0 +1,1 @@
+"""The nbgrader assignment lifecycle of a course: release, collect, autograde, feedback, export."""

@@ -1,0 +1,226 @@
+"""An assignment's life: release, collect, autograde, feedback, export; one function each.
+
+Each step runs nbgrader in a throwaway container (steps.py) over the course's gradebook
+directory, after classhub has written the course's nbgrader config from the validated course
+and synced the gradebook's assignments (with due dates) and students (from the roster).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from classhub.config.model import Course, Platform
+from classhub.coursework.layout import CourseSpace
+from classhub.coursework.steps import run_nbgrader
+from classhub.errors import ClasshubError
+from classhub.roster import Roster
+from classhub.state import STUDENT_UID, StateDir
+
+_CONFIG = '''\
+# Written by classhub from courses/{course}/course.yml at every step; edit that file instead.
+import math
+
+from nbgrader.auth import NoAuthPlugin
+from nbgrader.plugins import LateSubmissionPlugin
+
+c = get_config()  # noqa: F821
+c.CourseDirectory.course_id = {course!r}
+c.CourseDirectory.root = "/home/jovyan"
+c.Authenticator.plugin_class = NoAuthPlugin
+c.Exchange.path_includes_course = True
+# Every file in a container belongs to uid 1000: identity comes from the inbound folder.
+c.CollectApp.check_owner = False
+
+
+class PerDayPenalty(LateSubmissionPlugin):
+    """Loses {points_per_day} point(s) per started day late, never below zero."""
+
+    def late_submission_penalty(self, student_id, score, total_seconds):
+        days = math.ceil(total_seconds / 86400)
+        return min(score, days * {points_per_day})
+
+
+{late_penalty}
+'''
+
+_SYNC = '''
+import datetime as dt, json, os
+from nbgrader.api import Gradebook
+with Gradebook("sqlite:////home/jovyan/gradebook.db", course_id=os.environ["CLASSHUB_COURSE"]) as gb:
+    for a in json.loads(os.environ["CLASSHUB_ASSIGNMENTS"]):
+        due = dt.datetime.fromisoformat(a["due"]).astimezone(dt.timezone.utc).replace(tzinfo=None)
+        gb.update_or_create_assignment(a["id"], duedate=due)
+    for s in json.loads(os.environ["CLASSHUB_STUDENTS"]):
+        gb.update_or_create_student(s["id"], first_name=s["name"], email=s["email"] or None)
+'''
+
+_EXPORT = '''
+import csv, json, os
+from nbgrader.api import Gradebook
+out = "/home/jovyan/exports"
+os.makedirs(out, exist_ok=True)
+titles = json.loads(os.environ["CLASSHUB_TITLES"])
+with Gradebook("sqlite:////home/jovyan/gradebook.db", course_id=os.environ["CLASSHUB_COURSE"]) as gb:
+    students = sorted(s.id for s in gb.students)
+    with open(f"{out}/questions.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["username", "assignment", "notebook", "question", "score", "max_score"])
+        for a in gb.assignments:
+            for s in students:
+                try:
+                    sub = gb.find_submission(a.name, s)
+                except Exception:
+                    continue
+                for nb in sub.notebooks:
+                    for g in sorted(nb.grades, key=lambda g: g.name):
+                        w.writerow([s, a.name, nb.name, g.name, g.score, g.max_score])
+    totals = {}
+    with open(f"{out}/totals.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["username", "assignment", "score", "max_score", "late_penalty", "timestamp"])
+        for a in gb.assignments:
+            for s in students:
+                try:
+                    sub = gb.find_submission(a.name, s)
+                except Exception:
+                    w.writerow([s, a.name, 0, a.max_score, 0, ""])
+                    totals[(s, a.name)] = 0.0
+                    continue
+                score = max(sub.score - sub.late_submission_penalty, 0)
+                totals[(s, a.name)] = score
+                w.writerow([s, a.name, score, a.max_score, sub.late_submission_penalty,
+                            sub.timestamp.isoformat() if sub.timestamp else ""])
+    names = [a.name for a in gb.assignments if a.name in titles]
+    with open(f"{out}/moodle.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["username"] + [titles[n] for n in names])
+        for s in students:
+            w.writerow([s] + [f"{totals.get((s, n), 0.0):.2f}" for n in names])
+'''
+
+
+def _course(platform: Platform, course: str) -> Course:
+    if course not in platform.courses:
+        raise ClasshubError(f"no course {course!r}",
+                            f"courses: {', '.join(sorted(platform.courses))}")
+    return platform.courses[course]
+
+
+def _assignment(course: Course, course_id: str, assignment: str):
+    for item in course.assignments:
+        if item.id == assignment:
+            return item
+    known = ", ".join(a.id for a in course.assignments) or "none"
+    raise ClasshubError(f"{course_id} has no assignment {assignment!r}", f"assignments: {known}")
+
+
+def _chown_tree(path: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    for top, dirs, files in os.walk(path):
+        for name in [top, *(os.path.join(top, n) for n in dirs + files)]:
+            os.lchown(name, STUDENT_UID, STUDENT_UID)
+
+
+def write_course_config(platform: Platform, course_id: str) -> None:
+    course = _course(platform, course_id)
+    space = CourseSpace(StateDir(platform.site.state_dir), course_id).ensure()
+    penalty = course.late_penalty
+    if penalty.policy == "per-day":
+        line = "c.AssignLatePenalties.plugin_class = PerDayPenalty"
+    elif penalty.policy == "zero":
+        line = 'c.LateSubmissionPlugin.penalty_method = "zero"'
+    else:
+        line = 'c.LateSubmissionPlugin.penalty_method = "none"'
+    path = space.gradebook_dir / "nbgrader_config.py"
+    path.write_text(_CONFIG.format(course=course_id, points_per_day=penalty.points_per_day,
+                                   late_penalty=line))
+    _chown_tree(path)
+
+
+def _sync_env(platform: Platform, course_id: str) -> dict[str, str]:
+    course = _course(platform, course_id)
+    members = Roster(StateDir(platform.site.state_dir).rosters, course_id).members()
+    return {
+        "CLASSHUB_ASSIGNMENTS": json.dumps([{"id": a.id, "due": a.due.isoformat()}
+                                            for a in course.assignments]),
+        "CLASSHUB_STUDENTS": json.dumps([{"id": m.username, "name": m.name, "email": m.email}
+                                         for m in members.values() if m.role == "student"]),
+    }
+
+
+def _run(platform: Platform, course_id: str, shell: str, timeout_s: int = 1800,
+         env: dict | None = None) -> str:
+    write_course_config(platform, course_id)
+    sync = f"python -c {shlex.quote(_SYNC)}"
+    return run_nbgrader(platform, course_id, [], timeout_s=timeout_s,
+                        command=["bash", "-c", f"set -e; {sync}; {shell}"],
+                        env={**_sync_env(platform, course_id), **(env or {})})
+
+
+def release(platform: Platform, course_id: str, assignment_id: str) -> str:
+    """Copy the source from git into the gradebook, generate the student version, release it."""
+    course = _course(platform, course_id)
+    _assignment(course, course_id, assignment_id)
+    space = CourseSpace(StateDir(platform.site.state_dir), course_id).ensure()
+    source = platform.site.courses_dir / course_id / "source" / assignment_id
+    target = space.gradebook_dir / "source" / assignment_id
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", ".*"))
+    _chown_tree(space.gradebook_dir / "source")
+    return _run(platform, course_id,
+                f"nbgrader generate_assignment {assignment_id} --force && "
+                f"nbgrader release_assignment {assignment_id} --force")
+
+
+@dataclass
+class Collected:
+    output: str
+    rejected: list[tuple[str, str]]  # (student, reason)
+
+
+def collect(platform: Platform, course_id: str, assignment_id: str) -> Collected:
+    _assignment(_course(platform, course_id), course_id, assignment_id)
+    output = _run(platform, course_id, f"nbgrader collect {assignment_id} --update")
+    rejected = re.findall(r"Rejected submission .+ of (\S+): (.+)$", output, re.M)
+    return Collected(output, rejected)
+
+
+def autograde(platform: Platform, course_id: str, assignment_id: str) -> str:
+    item = _assignment(_course(platform, course_id), course_id, assignment_id)
+    return _run(platform, course_id,
+                f"nbgrader autograde {assignment_id} --force "
+                f"--ExecutePreprocessor.timeout={item.cell_timeout_s}",
+                timeout_s=item.notebook_timeout_s * 10)
+
+
+def feedback(platform: Platform, course_id: str, assignment_id: str) -> str:
+    _assignment(_course(platform, course_id), course_id, assignment_id)
+    return _run(platform, course_id,
+                f"nbgrader generate_feedback {assignment_id} --force && "
+                f"nbgrader release_feedback {assignment_id}")
+
+
+def export(platform: Platform, course_id: str, output_dir: Path) -> dict[str, Path]:
+    """Per-question scores, totals (late penalty applied) and a Moodle grade import file."""
+    course = _course(platform, course_id)
+    titles = {a.id: a.title for a in course.assignments}
+    _run(platform, course_id, f"python -c {shlex.quote(_EXPORT)}",
+         env={"CLASSHUB_TITLES": json.dumps(titles)})
+    space = CourseSpace(StateDir(platform.site.state_dir), course_id)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name in ("questions", "totals", "moodle"):
+        target = output_dir / f"{course_id}-{name}.csv"
+        shutil.copyfile(space.gradebook_dir / "exports" / f"{name}.csv", target)
+        target.chmod(0o600)
+        files[name] = target
+    return files

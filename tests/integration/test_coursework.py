@@ -1,0 +1,224 @@
+"""An assignment's whole life through real student servers, and attacks on the exchange.
+
+A small course written here ("mini", one notebook) keeps this fast; the real courses' notebooks
+are checked in test_course_content.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import time
+
+import pytest
+import yaml
+
+from classhub.coursework import lifecycle
+from classhub.coursework.layout import CourseSpace
+from tests.integration.conftest import parallel, start_hub, stop_hub
+
+
+def _cell(kind, source, **nbgrader):
+    cell = {"id": nbgrader["grade_id"], "cell_type": kind, "source": source,
+            "metadata": {"nbgrader": {"schema_version": 3, **nbgrader}}}
+    if kind == "code":
+        cell.update(outputs=[], execution_count=None)
+    return cell
+
+
+NOTEBOOK = {
+    "nbformat": 4, "nbformat_minor": 5,
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                "language": "python"}},
+    "cells": [
+        _cell("markdown", "# Devoir 1\nÉcrivez `carre(x)`.", grade=False, solution=False,
+              locked=True, grade_id="intro"),
+        _cell("code", "def carre(x):\n    ### BEGIN SOLUTION\n    return x * x\n"
+                      "    ### END SOLUTION", grade=False, solution=True, locked=False,
+              grade_id="carre"),
+        _cell("code", "assert carre(3) == 9", grade=True, solution=False, locked=True,
+              points=2, grade_id="test_carre_3"),
+        _cell("code", "assert carre(-2) == 4", grade=True, solution=False, locked=True,
+              points=1, grade_id="test_carre_moins_2"),
+        _cell("markdown", "### BEGIN SOLUTION\nUn carré est positif.\n### END SOLUTION",
+              grade=True, solution=True, locked=False, points=2, grade_id="explication"),
+    ],
+}
+
+ANSWERS = {
+    "ana": "def carre(x):\n    return x * x",       # correct: 3/3 autograded
+    "ben": "def carre(x):\n    return x * abs(x)",  # wrong for negatives: 2/3
+    "cyril": None,                                  # submits the untouched release: 0/3
+}
+
+WORK = """
+import json, subprocess, glob, os
+def sh(*args):
+    run = subprocess.run(args, capture_output=True, text=True)
+    print(run.stdout[-2000:], run.stderr[-2000:])
+    return run.returncode
+rc = sh("nbgrader", "fetch_assignment", "devoir-1", "--course", "mini")
+path = os.path.expanduser("~/mini/devoir-1/devoir.ipynb")
+nb = json.load(open(path))
+answer = {answer!r}
+if answer:
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {{}}).get("grade_id") == "carre":
+            cell["source"] = answer
+    json.dump(nb, open(path, "w"))
+print("SUBMIT", sh("nbgrader", "submit", "devoir-1", "--course", "mini"))
+"""
+
+
+def _write_mini_course(folder):
+    course = folder / "courses" / "mini"
+    (course / "source" / "devoir-1").mkdir(parents=True)
+    (course / "source" / "devoir-1" / "devoir.ipynb").write_text(json.dumps(NOTEBOOK))
+    due = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7)).isoformat()
+    (course / "course.yml").write_text(yaml.safe_dump({
+        "title": "Mini cours", "image": "lab", "resources": {"mem_limit": "1G"},
+        "late_penalty": {"policy": "per-day", "points_per_day": 1},
+        "assignments": [{"id": "devoir-1", "title": "Devoir 1 : carrés", "due": due,
+                         "cell_timeout_s": 60}],
+    }))
+
+
+@pytest.fixture(scope="module")
+def course_hub(built_images, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("coursework")
+    from tests.conftest import write_site
+
+    write_site(folder)  # lays out the courses first, then the mini course beside them
+    _write_mini_course(folder)
+    running = start_hub(folder, idle_timeout_s=0)
+    yield running
+    stop_hub(running)
+
+
+@pytest.fixture(scope="module")
+def submitted(course_hub):
+    hub = course_hub
+    hub.enrol("mini", "prof", role="instructor")
+    for student in ANSWERS:
+        hub.enrol("mini", student)
+    lifecycle.release(hub.platform, "mini", "devoir-1")
+    started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    parallel(lambda s: hub.spawn(s, {"course": "mini"}), list(ANSWERS))
+    parallel(hub.wait_ready, list(ANSWERS))
+    tokens = {s: hub.user_token(s) for s in ANSWERS}
+    outputs = parallel(lambda s: hub.run_code(s, tokens[s], WORK.format(answer=ANSWERS[s])),
+                       list(ANSWERS))
+    for student, output in zip(ANSWERS, outputs):
+        assert "SUBMIT 0" in output, (student, output)
+    return {"tokens": tokens, "started": started}
+
+
+def _csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_the_whole_lifecycle_scores_each_student_as_expected(course_hub, submitted, tmp_path):
+    hub = course_hub
+    collected = lifecycle.collect(hub.platform, "mini", "devoir-1")
+    assert collected.rejected == []
+    space = CourseSpace(hub.state, "mini")
+    for student in ANSWERS:
+        stamp = (space.gradebook_dir / "submitted" / student / "devoir-1" / "timestamp.txt")
+        when = dt.datetime.strptime(stamp.read_text(), "%Y-%m-%d %H:%M:%S.%f UTC")
+        assert when >= submitted["started"] - dt.timedelta(seconds=1)
+
+    lifecycle.autograde(hub.platform, "mini", "devoir-1")
+    lifecycle.feedback(hub.platform, "mini", "devoir-1")
+    files = lifecycle.export(hub.platform, "mini", tmp_path)
+
+    questions = _csv(files["questions"])
+    auto = {(r["username"], r["question"]): float(r["score"]) for r in questions
+            if r["question"].startswith("test_")}
+    assert auto == {
+        ("ana", "test_carre_3"): 2.0, ("ana", "test_carre_moins_2"): 1.0,
+        ("ben", "test_carre_3"): 2.0, ("ben", "test_carre_moins_2"): 0.0,
+        ("cyril", "test_carre_3"): 0.0, ("cyril", "test_carre_moins_2"): 0.0,
+    }
+    totals = {r["username"]: float(r["score"]) for r in _csv(files["totals"])}
+    assert totals == {"ana": 3.0, "ben": 2.0, "cyril": 0.0}
+    moodle = _csv(files["moodle"])
+    assert moodle == [
+        {"username": "ana", "Devoir 1 : carrés": "3.00"},
+        {"username": "ben", "Devoir 1 : carrés": "2.00"},
+        {"username": "cyril", "Devoir 1 : carrés": "0.00"},
+    ]
+    # The student fetches their feedback in their own server.
+    output = hub.run_code("ben", submitted["tokens"]["ben"], (
+        "import subprocess, glob\n"
+        "subprocess.run(['nbgrader', 'fetch_feedback', 'devoir-1', '--course', 'mini'])\n"
+        "print('FEEDBACK', glob.glob('/home/jovyan/mini/devoir-1/feedback/*/devoir.html'))"))
+    assert "devoir.html" in output.split("FEEDBACK", 1)[1], output
+
+
+ATTACKS = r"""
+import os, subprocess, json, shutil, glob
+root = "/srv/nbgrader/exchange"
+print("COURSES", sorted(os.listdir(root)))
+print("INBOUND", sorted(os.listdir(f"{root}/mini/inbound")))
+# read or overwrite another student's submission: there is no path to it
+print("OTHER", os.path.exists(f"{root}/mini/inbound/ana") or bool(glob.glob("/srv/**/ana*", recursive=True)))
+try:
+    open(f"{root}/mini/outbound/devoir-1/devoir.ipynb", "a").write("x")
+    print("OUTBOUND writable")
+except OSError as e:
+    print("OUTBOUND", type(e).__name__)
+# submit as someone else, with --student and with a forged JUPYTERHUB_USER
+env = dict(os.environ, JUPYTERHUB_USER="ana")
+run = subprocess.run(["nbgrader", "submit", "devoir-1", "--course", "mini", "--student", "ana"],
+                     env=env, capture_output=True, text=True)
+print("FORGED", run.returncode)
+# back-date everything in that submission
+for d in glob.glob(f"{root}/mini/inbound/ana+devoir-1+*"):
+    open(f"{d}/timestamp.txt", "w").write("2020-01-01 00:00:00.000000 UTC")
+    subprocess.run(["touch", "-h", "-d", "2020-01-01", *glob.glob(f"{d}/*"), d])
+# a second submission with a symlink to someone else's file planted in it
+bad = f"{root}/mini/inbound/ben+devoir-1+2020-01-01 00:00:00.000000 UTC+evil"
+os.makedirs(bad)
+os.symlink("/etc/passwd", f"{bad}/devoir.ipynb")
+# fetch an assignment of a course one is not enrolled in
+run = subprocess.run(["nbgrader", "fetch_assignment", "devoir-1", "--course", "autre"],
+                     capture_output=True, text=True)
+print("OTHER_COURSE", run.returncode)
+"""
+
+
+def test_attacks_from_a_student_container_are_refused(course_hub, submitted):
+    hub = course_hub
+    output = hub.run_code("ben", submitted["tokens"]["ben"], ATTACKS)
+    lines = dict(line.split(" ", 1) for line in output.splitlines() if " " in line
+                 and line.split(" ", 1)[0].isupper())
+    assert lines["COURSES"] == "['mini']", output
+    assert all(name.startswith("ben+") for name in eval(lines["INBOUND"])), output
+    assert lines["OTHER"] == "False"
+    assert lines["OUTBOUND"] in ("OSError", "PermissionError"), output
+    # A forged identity is refused by the hub (JUPYTERHUB_USER) or lands in ben's own folder.
+    assert lines["OTHER_COURSE"] != "0"
+
+    before = time.time()
+    collected = lifecycle.collect(hub.platform, "mini", "devoir-1")
+    assert ("ben", "symbolic link devoir.ipynb") in collected.rejected
+    space = CourseSpace(hub.state, "mini")
+    ana = space.gradebook_dir / "submitted" / "ana" / "devoir-1" / "devoir.ipynb"
+    assert "abs(x)" not in ana.read_text(), "ben's forged submission reached ana"
+    ben_stamp = (space.gradebook_dir / "submitted" / "ben" / "devoir-1" / "timestamp.txt")
+    when = dt.datetime.strptime(ben_stamp.read_text(), "%Y-%m-%d %H:%M:%S.%f UTC")
+    assert when.replace(tzinfo=dt.timezone.utc).timestamp() >= before - 120, \
+        "the back-dated submission kept its forged time"
+    assert "/etc/passwd" not in (space.gradebook_dir / "submitted" / "ben" / "devoir-1" /
+                                 "devoir.ipynb").read_text()
+
+
+def test_student_servers_have_no_formgrader(course_hub, submitted):
+    import requests
+
+    reply = requests.get(f"{course_hub.url}/user/ana/formgrader",
+                         headers={"Authorization": f"token {submitted['tokens']['ana']}"},
+                         timeout=30)
+    assert reply.status_code == 404
