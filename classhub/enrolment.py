@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from classhub.accounts import AccountStore
 from classhub.config.model import Platform
 from classhub.errors import ClasshubError
-from classhub.hub.spawner import INSTRUCTOR_GROUP, STUDENT_GROUP
+from classhub.hub.spawner import GRADER_ACCOUNT, INSTRUCTOR_GROUP, STUDENT_GROUP
 from classhub.hubapi import HubAPI
 from classhub.roster import Changes, Member, Roster, merge, read_export
 from classhub.state import StateDir, write_private
@@ -100,7 +100,8 @@ class Enrolment:
         if not api.reachable():
             return False
         groups = wanted_groups(self.platform, self.state)
-        for username in sorted({u for members in groups.values() for u in members}):
+        graders = {GRADER_ACCOUNT.format(course=course) for course in self.platform.courses}
+        for username in sorted({u for members in groups.values() for u in members} | graders):
             api.ensure_user(username)
         existing = api.groups()
         for name, members in groups.items():

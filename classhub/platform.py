@@ -14,6 +14,7 @@ from classhub import engine as engines
 from classhub import processes
 from classhub.accounts import AccountStore
 from classhub.config.model import Platform
+from classhub.coursework.lifecycle import write_course_config
 from classhub.enrolment import Enrolment
 from classhub.errors import ClasshubError
 from classhub.hub.config import PROXY_TOKEN_SECRET
@@ -105,6 +106,8 @@ def up(platform: Platform) -> Started:
                   cwd=state.hub)
     _wait_healthy(platform, state)
     Enrolment(platform).sync_hub()
+    for course in platform.courses:  # the formgrader servers read it from their gradebook folder
+        write_course_config(platform, course)
     return Started(site.hub.bind_url, admins)
 
 

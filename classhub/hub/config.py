@@ -11,7 +11,7 @@ from pathlib import Path
 
 from classhub.config.model import Platform
 from classhub.engine import network_name
-from classhub.hub.spawner import INSTRUCTOR_GROUP, STUDENT_GROUP
+from classhub.hub.spawner import GRADER_ACCOUNT, INSTRUCTOR_GROUP, STUDENT_GROUP
 from classhub.hubapi import SERVICE_NAME, TOKEN_SECRET
 from classhub.roster import Roster
 from classhub.state import StateDir
@@ -124,6 +124,18 @@ def apply_services(c, platform: Platform, state: StateDir) -> None:
                 "scopes": ["list:users", "read:users:activity", "read:servers",
                            "delete:servers"],
                 "services": ["idle-culler"],
+            }
+        )
+    for course in sorted(platform.courses):
+        # A course's instructors start, stop and open its formgrader server, and nothing else.
+        grader = GRADER_ACCOUNT.format(course=course)
+        roles.append(
+            {
+                "name": f"formgrader-{course}",
+                "description": f"Instructors of {course} use its formgrader",
+                "scopes": [f"servers!user={grader}", f"access:servers!user={grader}",
+                           f"read:users!user={grader}"],
+                "groups": [INSTRUCTOR_GROUP.format(course=course)],
             }
         )
     c.JupyterHub.services = services

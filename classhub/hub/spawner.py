@@ -22,6 +22,7 @@ from classhub.state import StateDir
 
 STUDENT_GROUP = "nbgrader-{course}"
 INSTRUCTOR_GROUP = "formgrade-{course}"
+GRADER_ACCOUNT = "grader-{course}"  # runs the course's formgrader; nobody logs in as it
 
 
 def enrolled_courses(group_names: set[str], course_ids) -> list[str]:
@@ -59,6 +60,13 @@ class CourseSpawner(DockerSpawner):
         groups = {group.name for group in self.user.groups}
         return enrolled_courses(groups, self.courses)
 
+    def _graded_course(self) -> str | None:
+        """The course whose formgrader this account runs, if it is a grader account."""
+        for course in self.courses:
+            if self.user.name == GRADER_ACCOUNT.format(course=course):
+                return course
+        return None
+
     def _render_options_form(self, spawner) -> str:
         mine = self._my_courses()
         if not mine:
@@ -89,6 +97,11 @@ class CourseSpawner(DockerSpawner):
                 400, f"Only a course can be chosen; not allowed: {', '.join(unexpected)}"
             )
         course_id = options.get("course")
+        graded = self._graded_course()
+        if graded:
+            if course_id not in (None, graded):
+                raise web.HTTPError(403, f"{self.user.name} grades {graded} only.")
+            return self._profiles()[graded]
         mine = self._my_courses()
         if not course_id:
             if len(mine) != 1:
@@ -104,11 +117,17 @@ class CourseSpawner(DockerSpawner):
         return StateDir(Path(self.state_dir)).home(self.user.name)
 
     def _volumes(self, profile: CourseProfile) -> dict[str, dict]:
-        """The home, each enrolled course's exchange as this student sees it, the datasets."""
-        volumes = {str(self._home()): {"bind": "/home/jovyan", "mode": "rw"}}
+        """The home, each enrolled course's exchange as this student sees it, the datasets.
+
+        A grader account gets the course's gradebook folder as its home and the whole exchange.
+        """
         state = StateDir(Path(self.state_dir))
-        for course_id in self._my_courses():
-            volumes.update(CourseSpace(state, course_id).student_volumes(self.user.name))
+        if self._graded_course():
+            volumes = CourseSpace(state, profile.id).grader_volumes()
+        else:
+            volumes = {str(self._home()): {"bind": "/home/jovyan", "mode": "rw"}}
+            for course_id in self._my_courses():
+                volumes.update(CourseSpace(state, course_id).student_volumes(self.user.name))
         volumes.update({path: {"bind": f"{DATASETS_IN_CONTAINER}/{name}", "mode": "ro"}
                         for name, path in profile.datasets.items()})
         return volumes
@@ -133,7 +152,8 @@ class CourseSpawner(DockerSpawner):
                 "org.classhub.course": profile.id,
             }
         }
-        env = {"CLASSHUB_COURSE": profile.id, "CLASSHUB_ROLE": "student"}
+        role = "grader" if self._graded_course() else "student"
+        env = {"CLASSHUB_COURSE": profile.id, "CLASSHUB_ROLE": role}
         if profile.gpu_policy == "none":
             # Hides every GPU even where the NVIDIA runtime is the engine's default.
             env["NVIDIA_VISIBLE_DEVICES"] = "void"

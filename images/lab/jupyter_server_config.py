@@ -10,6 +10,7 @@ c.ServerApp.root_dir = "/home/jovyan"
 # Students get the assignment list and validation; only a course's grader server gets the
 # formgrader (nbgrader's course list is an instructor tool too).
 c.ServerApp.jpserver_extensions = {
+    "classhub_formgrader_guard": grader,  # loads first: refuses the formgrader's autograde
     "nbgrader.server_extensions.formgrader": grader,
     "nbgrader.server_extensions.course_list": grader,
     "nbgrader.server_extensions.assignment_list": True,

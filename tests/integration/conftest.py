@@ -106,10 +106,11 @@ class RunningHub:
             time.sleep(0.5)
         raise AssertionError(f"{username}'s server still runs after {timeout_s}s")
 
-    def user_token(self, username: str) -> str:
+    def user_token(self, username: str, scopes: list[str] | None = None) -> str:
+        scopes = scopes or [f"access:servers!user={username}"]
         reply = self.api.request("POST", f"/users/{username}/tokens",
                                  json={"expires_in": 3600, "note": "integration test",
-                                       "scopes": [f"access:servers!user={username}"]})
+                                       "scopes": scopes})
         return reply["token"]
 
     def run_code(self, username: str, token: str, code: str, timeout_s: float = 180) -> str:

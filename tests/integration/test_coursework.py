@@ -12,6 +12,7 @@ import json
 import time
 
 import pytest
+import requests
 import yaml
 
 from classhub.coursework import lifecycle
@@ -130,6 +131,7 @@ def test_the_whole_lifecycle_scores_each_student_as_expected(course_hub, submitt
         assert when >= submitted["started"] - dt.timedelta(seconds=1)
 
     lifecycle.autograde(hub.platform, "mini", "devoir-1")
+    grade_by_hand_in_the_formgrader(hub, {"ana": 2, "ben": 1})
     lifecycle.feedback(hub.platform, "mini", "devoir-1")
     files = lifecycle.export(hub.platform, "mini", tmp_path)
 
@@ -141,12 +143,14 @@ def test_the_whole_lifecycle_scores_each_student_as_expected(course_hub, submitt
         ("ben", "test_carre_3"): 2.0, ("ben", "test_carre_moins_2"): 0.0,
         ("cyril", "test_carre_3"): 0.0, ("cyril", "test_carre_moins_2"): 0.0,
     }
+    manual = {r["username"]: r["score"] for r in questions if r["question"] == "explication"}
+    assert manual == {"ana": "2.0", "ben": "1.0", "cyril": "0.0"}  # unchanged answer: 0
     totals = {r["username"]: float(r["score"]) for r in _csv(files["totals"])}
-    assert totals == {"ana": 3.0, "ben": 2.0, "cyril": 0.0}
+    assert totals == {"ana": 5.0, "ben": 3.0, "cyril": 0.0}
     moodle = _csv(files["moodle"])
     assert moodle == [
-        {"username": "ana", "Devoir 1 : carrés": "3.00"},
-        {"username": "ben", "Devoir 1 : carrés": "2.00"},
+        {"username": "ana", "Devoir 1 : carrés": "5.00"},
+        {"username": "ben", "Devoir 1 : carrés": "3.00"},
         {"username": "cyril", "Devoir 1 : carrés": "0.00"},
     ]
     # The student fetches their feedback in their own server.
@@ -155,6 +159,40 @@ def test_the_whole_lifecycle_scores_each_student_as_expected(course_hub, submitt
         "subprocess.run(['nbgrader', 'fetch_feedback', 'devoir-1', '--course', 'mini'])\n"
         "print('FEEDBACK', glob.glob('/home/jovyan/mini/devoir-1/feedback/*/devoir.html'))"))
     assert "devoir.html" in output.split("FEEDBACK", 1)[1], output
+
+
+def grade_by_hand_in_the_formgrader(hub, scores):
+    """The instructor starts the course's formgrader server and grades through its API."""
+    grader = "grader-mini"
+    token = hub.user_token("prof", [f"servers!user={grader}", f"access:servers!user={grader}",
+                                    f"read:users!user={grader}"])
+    headers = {"Authorization": f"token {token}"}
+    reply = requests.post(f"{hub.url}/hub/api/users/{grader}/server", headers=headers,
+                          json={}, timeout=60)
+    assert reply.status_code in (201, 202), reply.text
+    hub.wait_ready(grader)
+    base = f"{hub.url}/user/{grader}/formgrader"
+    page = requests.get(base, headers=headers, timeout=60)
+    assert page.status_code == 200 and "formgrade" in page.text.lower()
+    submissions = requests.get(f"{base}/api/submitted_notebooks/devoir-1/devoir",
+                               headers=headers, timeout=60).json()
+    by_student = {s["student"]: s["id"] for s in submissions}
+    assert set(by_student) == set(ANSWERS)
+    refused = requests.post(f"{base}/api/submission/devoir-1/ana/autograde", headers=headers,
+                            timeout=60)
+    assert refused.status_code == 403 and "classhub assignment autograde" in refused.text
+    for student, score in scores.items():
+        grades = requests.get(f"{base}/api/grades", params={"submission_id": by_student[student]},
+                              headers=headers, timeout=60).json()
+        grade = next(g for g in grades if g["name"] == "explication")
+        reply = requests.put(f"{base}/api/grade/{grade['id']}", headers=headers,
+                             json={"manual_score": score}, timeout=60)
+        assert reply.status_code == 200, reply.text
+    # A student cannot open it.
+    student = requests.get(base, headers={"Authorization": f"token {hub.user_token('ana')}"},
+                           timeout=60, allow_redirects=False)
+    assert student.status_code in (403, 404), student.status_code
+    hub.api.stop_server(grader)
 
 
 ATTACKS = r"""
@@ -175,7 +213,7 @@ run = subprocess.run(["nbgrader", "submit", "devoir-1", "--course", "mini", "--s
                      env=env, capture_output=True, text=True)
 print("FORGED", run.returncode)
 # back-date everything in that submission
-for d in glob.glob(f"{root}/mini/inbound/ana+devoir-1+*"):
+for d in glob.glob(f"{root}/mini/inbound/ben+devoir-1+*"):
     open(f"{d}/timestamp.txt", "w").write("2020-01-01 00:00:00.000000 UTC")
     subprocess.run(["touch", "-h", "-d", "2020-01-01", *glob.glob(f"{d}/*"), d])
 # a second submission with a symlink to someone else's file planted in it
@@ -216,8 +254,6 @@ def test_attacks_from_a_student_container_are_refused(course_hub, submitted):
 
 
 def test_student_servers_have_no_formgrader(course_hub, submitted):
-    import requests
-
     reply = requests.get(f"{course_hub.url}/user/ana/formgrader",
                          headers={"Authorization": f"token {submitted['tokens']['ana']}"},
                          timeout=30)

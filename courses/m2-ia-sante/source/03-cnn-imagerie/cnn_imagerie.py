@@ -224,12 +224,20 @@ def experience(n_entrainement: int = 1200, n_test: int = 400, epoques: int = 8, 
     return modele, historique, exactitude(modele, X_test, y_test)
 
 
-def main() -> None:
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+def main(argv=None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Entraîne le petit CNN sur les fantômes et affiche l'exactitude.")
+    parser.add_argument("--epoques", type=int, default=8, help="nombre d'époques (8 par défaut)")
+    parser.add_argument("--graine", type=int, default=0, help="graine aléatoire (0 par défaut)")
+    parser.add_argument("--n", type=int, default=1200, help="nombre d'images d'entraînement (1200 par défaut)")
+    args = parser.parse_args(argv)
+
     debut = time.perf_counter()
     print(f"Matériel : {choisir_device()}")
-    modele, historique, acc = experience(verbeux=True)
-    X_decale, y_decale = generer_fantomes(400, graine=2, bruit=2 * BRUIT_REFERENCE)
+    modele, historique, acc = experience(n_entrainement=args.n, epoques=args.epoques, graine=args.graine,
+                                         verbeux=True)
+    X_decale, y_decale = generer_fantomes(400, graine=args.graine + 2, bruit=2 * BRUIT_REFERENCE)
     acc_decale = exactitude(modele, X_decale, y_decale)
     print(f"Exactitude sur le jeu de test : {acc:.3f}")
     print(f"Exactitude sur un « autre scanner » (bruit x2) : {acc_decale:.3f}")
