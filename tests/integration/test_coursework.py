@@ -18,6 +18,11 @@ import yaml
 from classhub.coursework import lifecycle
 from classhub.coursework.layout import CourseSpace
 from tests.integration.conftest import parallel, start_hub, stop_hub
+from tests.integration.journeys import (
+    fetch_feedback_through_server,
+    grade_by_hand_in_the_formgrader,
+    submit_through_server,
+)
 
 
 def _cell(kind, source, **nbgrader):
@@ -48,38 +53,22 @@ NOTEBOOK = {
 }
 
 ANSWERS = {
-    "ana": "def carre(x):\n    return x * x",       # correct: 3/3 autograded
-    "ben": "def carre(x):\n    return x * abs(x)",  # wrong for negatives: 2/3
-    "cyril": None,                                  # submits the untouched release: 0/3
+    "ana": {"carre": "def carre(x):\n    return x * x"},       # correct: 3/3 autograded
+    "ben": {"carre": "def carre(x):\n    return x * abs(x)"},  # wrong for negatives: 2/3
+    "cyril": {},                                               # the untouched release: 0/3
 }
-
-WORK = """
-import json, subprocess, glob, os
-def sh(*args):
-    run = subprocess.run(args, capture_output=True, text=True)
-    print(run.stdout[-2000:], run.stderr[-2000:])
-    return run.returncode
-rc = sh("nbgrader", "fetch_assignment", "devoir-1", "--course", "mini")
-path = os.path.expanduser("~/mini/devoir-1/devoir.ipynb")
-nb = json.load(open(path))
-answer = {answer!r}
-if answer:
-    for cell in nb["cells"]:
-        if cell["metadata"].get("nbgrader", {{}}).get("grade_id") == "carre":
-            cell["source"] = answer
-    json.dump(nb, open(path, "w"))
-print("SUBMIT", sh("nbgrader", "submit", "devoir-1", "--course", "mini"))
-"""
-
 
 def _write_mini_course(folder):
     course = folder / "courses" / "mini"
     (course / "source" / "devoir-1").mkdir(parents=True)
     (course / "source" / "devoir-1" / "devoir.ipynb").write_text(json.dumps(NOTEBOOK))
+    (course / "data").mkdir()
+    (course / "data" / "patients.csv").write_text("id,age\n1,64\n2,57\n")
     due = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7)).isoformat()
     (course / "course.yml").write_text(yaml.safe_dump({
         "title": "Mini cours", "image": "lab", "resources": {"mem_limit": "1G"},
         "late_penalty": {"policy": "per-day", "points_per_day": 1},
+        "datasets": [{"name": "essai", "path": "data"}],
         "assignments": [{"id": "devoir-1", "title": "Devoir 1 : carrés", "due": due,
                          "cell_timeout_s": 60}],
     }))
@@ -108,10 +97,8 @@ def submitted(course_hub):
     parallel(lambda s: hub.spawn(s, {"course": "mini"}), list(ANSWERS))
     parallel(hub.wait_ready, list(ANSWERS))
     tokens = {s: hub.user_token(s) for s in ANSWERS}
-    outputs = parallel(lambda s: hub.run_code(s, tokens[s], WORK.format(answer=ANSWERS[s])),
-                       list(ANSWERS))
-    for student, output in zip(ANSWERS, outputs):
-        assert "SUBMIT 0" in output, (student, output)
+    parallel(lambda s: submit_through_server(hub, s, tokens[s], "mini", "devoir-1", "devoir",
+                                             ANSWERS[s]), list(ANSWERS))
     return {"tokens": tokens, "started": started}
 
 
@@ -131,7 +118,8 @@ def test_the_whole_lifecycle_scores_each_student_as_expected(course_hub, submitt
         assert when >= submitted["started"] - dt.timedelta(seconds=1)
 
     lifecycle.autograde(hub.platform, "mini", "devoir-1")
-    grade_by_hand_in_the_formgrader(hub, {"ana": 2, "ben": 1})
+    grade_by_hand_in_the_formgrader(hub, "prof", "mini", "devoir-1", "devoir", "explication",
+                                    {"ana": 2, "ben": 1}, list(ANSWERS))
     lifecycle.feedback(hub.platform, "mini", "devoir-1")
     files = lifecycle.export(hub.platform, "mini", tmp_path)
 
@@ -154,45 +142,9 @@ def test_the_whole_lifecycle_scores_each_student_as_expected(course_hub, submitt
         {"username": "cyril", "Devoir 1 : carrés": "0.00"},
     ]
     # The student fetches their feedback in their own server.
-    output = hub.run_code("ben", submitted["tokens"]["ben"], (
-        "import subprocess, glob\n"
-        "subprocess.run(['nbgrader', 'fetch_feedback', 'devoir-1', '--course', 'mini'])\n"
-        "print('FEEDBACK', glob.glob('/home/jovyan/mini/devoir-1/feedback/*/devoir.html'))"))
-    assert "devoir.html" in output.split("FEEDBACK", 1)[1], output
-
-
-def grade_by_hand_in_the_formgrader(hub, scores):
-    """The instructor starts the course's formgrader server and grades through its API."""
-    grader = "grader-mini"
-    token = hub.user_token("prof", [f"servers!user={grader}", f"access:servers!user={grader}",
-                                    f"read:users!user={grader}"])
-    headers = {"Authorization": f"token {token}"}
-    reply = requests.post(f"{hub.url}/hub/api/users/{grader}/server", headers=headers,
-                          json={}, timeout=60)
-    assert reply.status_code in (201, 202), reply.text
-    hub.wait_ready(grader)
-    base = f"{hub.url}/user/{grader}/formgrader"
-    page = requests.get(base, headers=headers, timeout=60)
-    assert page.status_code == 200 and "formgrade" in page.text.lower()
-    submissions = requests.get(f"{base}/api/submitted_notebooks/devoir-1/devoir",
-                               headers=headers, timeout=60).json()
-    by_student = {s["student"]: s["id"] for s in submissions}
-    assert set(by_student) == set(ANSWERS)
-    refused = requests.post(f"{base}/api/submission/devoir-1/ana/autograde", headers=headers,
-                            timeout=60)
-    assert refused.status_code == 403 and "classhub assignment autograde" in refused.text
-    for student, score in scores.items():
-        grades = requests.get(f"{base}/api/grades", params={"submission_id": by_student[student]},
-                              headers=headers, timeout=60).json()
-        grade = next(g for g in grades if g["name"] == "explication")
-        reply = requests.put(f"{base}/api/grade/{grade['id']}", headers=headers,
-                             json={"manual_score": score}, timeout=60)
-        assert reply.status_code == 200, reply.text
-    # A student cannot open it.
-    student = requests.get(base, headers={"Authorization": f"token {hub.user_token('ana')}"},
-                           timeout=60, allow_redirects=False)
-    assert student.status_code in (403, 404), student.status_code
-    hub.api.stop_server(grader)
+    feedback = fetch_feedback_through_server(hub, "ben", submitted["tokens"]["ben"], "mini",
+                                             "devoir-1")
+    assert [path.rsplit("/", 1)[1] for path in feedback] == ["devoir.html"]
 
 
 ATTACKS = r"""
@@ -220,6 +172,13 @@ for d in glob.glob(f"{root}/mini/inbound/ben+devoir-1+*"):
 bad = f"{root}/mini/inbound/ben+devoir-1+2020-01-01 00:00:00.000000 UTC+evil"
 os.makedirs(bad)
 os.symlink("/etc/passwd", f"{bad}/devoir.ipynb")
+# datasets: readable, never writable
+print("DATASET", open("/srv/datasets/essai/patients.csv").read().count("\n"))
+try:
+    open("/srv/datasets/essai/patients.csv", "a").write("3,99\n")
+    print("DATASET_WRITE ok")
+except OSError as e:
+    print("DATASET_WRITE", type(e).__name__)
 # fetch an assignment of a course one is not enrolled in
 run = subprocess.run(["nbgrader", "fetch_assignment", "devoir-1", "--course", "autre"],
                      capture_output=True, text=True)
@@ -238,6 +197,8 @@ def test_attacks_from_a_student_container_are_refused(course_hub, submitted):
     assert lines["OUTBOUND"] in ("OSError", "PermissionError"), output
     # A forged identity is refused by the hub (JUPYTERHUB_USER) or lands in ben's own folder.
     assert lines["OTHER_COURSE"] != "0"
+    assert lines["DATASET"] == "3"
+    assert lines["DATASET_WRITE"] == "OSError", output
 
     before = time.time()
     collected = lifecycle.collect(hub.platform, "mini", "devoir-1")

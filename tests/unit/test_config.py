@@ -154,3 +154,64 @@ def test_check_verb_accepts_a_valid_site(site_file, capsys):
 def test_config_reference_in_docs_matches_the_model():
     committed = (REPO / "docs" / "config-reference.md").read_text()
     assert committed == config_reference(), "run `make docs` to regenerate the reference"
+
+
+def _course_file(site_file):
+    return site_file.parent / "courses" / "demo" / "course.yml"
+
+
+def _with_course(site_file, **keys):
+    course = _course_file(site_file)
+    data = yaml.safe_load(course.read_text())
+    data.update(keys)
+    _write(course, data)
+    return course
+
+
+def test_assignments_load_with_their_due_dates_and_time_budgets(site_file):
+    (site_file.parent / "courses" / "demo" / "source" / "tp1").mkdir(parents=True)
+    _with_course(site_file, assignments=[
+        {"id": "tp1", "title": "TP 1", "due": "2027-01-15T23:59:00+01:00",
+         "cell_timeout_s": 120}])
+    (item,) = load_platform(site_file).courses["demo"].assignments
+    assert item.due.utcoffset().total_seconds() == 3600
+    assert item.cell_timeout_s == 120 and item.notebook_timeout_s == 1800
+
+
+def test_an_assignment_without_time_zone_or_source_folder_is_rejected(site_file):
+    course = _with_course(site_file, assignments=[
+        {"id": "tp1", "title": "TP 1", "due": "2027-01-15T23:59:00"}])
+    problems = _problems(site_file)
+    assert any(p.startswith(f"{course}: assignments.0.id: no folder") for p in problems)
+    assert any(p.startswith(f"{course}: assignments.0.due: give the time zone") for p in problems)
+
+
+def test_an_assignment_listed_twice_is_rejected(site_file):
+    (site_file.parent / "courses" / "demo" / "source" / "tp1").mkdir(parents=True)
+    item = {"id": "tp1", "title": "TP 1", "due": "2027-01-15T23:59:00+01:00"}
+    course = _with_course(site_file, assignments=[item, item])
+    assert _problems(site_file) == [f"{course}: assignments: listed twice: tp1"]
+
+
+def test_late_penalty_points_go_with_the_per_day_policy(site_file):
+    course = _with_course(site_file, late_penalty={"policy": "none", "points_per_day": 2})
+    (problem,) = _problems(site_file)
+    assert problem.startswith(f"{course}: late_penalty: ") and "per-day" in problem
+
+
+def test_a_dataset_folder_must_exist_and_resolves_against_the_course(site_file):
+    course = _with_course(site_file, datasets=[{"name": "essai", "path": "data"}])
+    (problem,) = _problems(site_file)
+    assert problem.startswith(f"{course}: datasets.0.path: no folder ")
+    (course.parent / "data").mkdir()
+    profile = load_platform(site_file).profile("demo")
+    assert profile.datasets == {"essai": str(course.parent / "data")}
+
+
+def test_the_repository_courses_are_valid(tmp_path):
+    from tests.conftest import write_site
+
+    platform = load_platform(write_site(tmp_path))
+    assert {"m2-ia-sante", "du-ia-sante", "demo"} <= set(platform.courses)
+    assert len(platform.courses["m2-ia-sante"].assignments) >= 3
+    assert len(platform.courses["du-ia-sante"].assignments) >= 2

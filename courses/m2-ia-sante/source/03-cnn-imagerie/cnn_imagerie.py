@@ -44,8 +44,17 @@ CLASSES = ("absence de lésion", "lésion présente")
 # ---------------------------------------------------------------------------
 
 
-def fixer_graines(graine: int = 0) -> None:
-    """Fixe les graines de Python, NumPy et PyTorch (CPU et CUDA)."""
+def fixer_graines(graine: int = 0, threads: int | None = 1) -> None:
+    """Fixe les graines de Python, NumPy et PyTorch (CPU et CUDA).
+
+    Fixe aussi le nombre de threads CPU de PyTorch (1 par défaut ; ``None`` pour ne pas y
+    toucher). Le réseau est minuscule : plusieurs threads ne l'accélèrent pas, le ralentissent
+    même beaucoup sur une machine partagée (attente active d'OpenMP), et changent l'ordre des
+    sommes flottantes, donc les résultats au dernier chiffre près. Avec un seul thread, les
+    résultats sur CPU sont identiques d'une machine à l'autre.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
     random.seed(graine)
     np.random.seed(graine)
     torch.manual_seed(graine)

@@ -1,0 +1,81 @@
+"""What students and instructors do with an assignment, driven for real through the hub."""
+
+from __future__ import annotations
+
+import json
+
+import requests
+
+WORK = """
+import json, os, subprocess
+def sh(*args):
+    run = subprocess.run(args, capture_output=True, text=True)
+    print(run.stdout[-1500:], run.stderr[-1500:])
+    return run.returncode
+print("FETCH", sh("nbgrader", "fetch_assignment", {assignment!r}, "--course", {course!r}))
+path = os.path.expanduser("~/{course}/{assignment}/{notebook}.ipynb")
+nb = json.load(open(path))
+answers = json.loads({answers!r})
+for cell in nb["cells"]:
+    grade_id = cell["metadata"].get("nbgrader", {{}}).get("grade_id")
+    if grade_id in answers:
+        cell["source"] = answers[grade_id]
+json.dump(nb, open(path, "w"))
+print("SUBMIT", sh("nbgrader", "submit", {assignment!r}, "--course", {course!r}))
+"""
+
+
+def submit_through_server(hub, student: str, token: str, course: str, assignment: str,
+                          notebook: str, answers: dict[str, str]) -> str:
+    """In the student's own server: fetch, fill in answers by grade_id, submit."""
+    output = hub.run_code(student, token, WORK.format(
+        course=course, assignment=assignment, notebook=notebook, answers=json.dumps(answers)))
+    assert "FETCH 0" in output and "SUBMIT 0" in output, (student, output)
+    return output
+
+
+def fetch_feedback_through_server(hub, student: str, token: str, course: str,
+                                  assignment: str) -> list[str]:
+    output = hub.run_code(student, token, (
+        "import subprocess, glob, json\n"
+        f"subprocess.run(['nbgrader', 'fetch_feedback', {assignment!r}, '--course', {course!r}])\n"
+        f"print('FEEDBACK', json.dumps(glob.glob('/home/jovyan/{course}/{assignment}/feedback/*/*.html')))"))
+    return json.loads(output.split("FEEDBACK", 1)[1])
+
+
+def grade_by_hand_in_the_formgrader(hub, instructor: str, course: str, assignment: str,
+                                    notebook: str, grade_id: str, scores: dict[str, float],
+                                    students: list[str]) -> None:
+    """The instructor starts the course's formgrader server and grades through its API."""
+    grader = f"grader-{course}"
+    token = hub.user_token(instructor, [f"servers!user={grader}",
+                                        f"access:servers!user={grader}",
+                                        f"read:users!user={grader}"])
+    headers = {"Authorization": f"token {token}"}
+    reply = requests.post(f"{hub.url}/hub/api/users/{grader}/server", headers=headers,
+                          json={}, timeout=60)
+    assert reply.status_code in (201, 202), reply.text
+    hub.wait_ready(grader)
+    base = f"{hub.url}/user/{grader}/formgrader"
+    page = requests.get(base, headers=headers, timeout=60)
+    assert page.status_code == 200 and "formgrade" in page.text.lower()
+    submissions = requests.get(f"{base}/api/submitted_notebooks/{assignment}/{notebook}",
+                               headers=headers, timeout=60).json()
+    by_student = {s["student"]: s["id"] for s in submissions}
+    assert set(by_student) == set(students)
+    refused = requests.post(f"{base}/api/submission/{assignment}/{students[0]}/autograde",
+                            headers=headers, timeout=60)
+    assert refused.status_code == 403 and "classhub assignment autograde" in refused.text
+    for student, score in scores.items():
+        grades = requests.get(f"{base}/api/grades", params={"submission_id": by_student[student]},
+                              headers=headers, timeout=60).json()
+        grade = next(g for g in grades if g["name"] == grade_id)
+        reply = requests.put(f"{base}/api/grade/{grade['id']}", headers=headers,
+                             json={"manual_score": score}, timeout=60)
+        assert reply.status_code == 200, reply.text
+    # A student cannot open it.
+    student_token = hub.user_token(students[0])
+    student = requests.get(base, headers={"Authorization": f"token {student_token}"},
+                           timeout=60, allow_redirects=False)
+    assert student.status_code in (403, 404), student.status_code
+    hub.api.stop_server(grader)
