@@ -2,7 +2,8 @@
 
 Each step runs nbgrader in a throwaway container (steps.py) over the course's gradebook
 directory, after classhub has written the course's nbgrader config from the validated course
-and synced the gradebook's assignments (with due dates) and students (from the roster).
+and synced the gradebook's assignments (with due dates) and students (from the roster) with
+the image's `classhub_gradebook` module.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,62 +48,6 @@ class PerDayPenalty(LateSubmissionPlugin):
 
 {late_penalty}
 '''
-
-_SYNC = '''
-import datetime as dt, json, os
-from nbgrader.api import Gradebook
-with Gradebook("sqlite:////home/jovyan/gradebook.db", course_id=os.environ["CLASSHUB_COURSE"]) as gb:
-    for a in json.loads(os.environ["CLASSHUB_ASSIGNMENTS"]):
-        due = dt.datetime.fromisoformat(a["due"]).astimezone(dt.timezone.utc).replace(tzinfo=None)
-        gb.update_or_create_assignment(a["id"], duedate=due)
-    for s in json.loads(os.environ["CLASSHUB_STUDENTS"]):
-        gb.update_or_create_student(s["id"], first_name=s["name"], email=s["email"] or None)
-'''
-
-_EXPORT = '''
-import csv, json, os
-from nbgrader.api import Gradebook
-out = "/home/jovyan/exports"
-os.makedirs(out, exist_ok=True)
-titles = json.loads(os.environ["CLASSHUB_TITLES"])
-with Gradebook("sqlite:////home/jovyan/gradebook.db", course_id=os.environ["CLASSHUB_COURSE"]) as gb:
-    students = sorted(s.id for s in gb.students)
-    with open(f"{out}/questions.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["username", "assignment", "notebook", "question", "score", "max_score"])
-        for a in gb.assignments:
-            for s in students:
-                try:
-                    sub = gb.find_submission(a.name, s)
-                except Exception:
-                    continue
-                for nb in sub.notebooks:
-                    for g in sorted(nb.grades, key=lambda g: g.name):
-                        w.writerow([s, a.name, nb.name, g.name, g.score, g.max_score])
-    totals = {}
-    with open(f"{out}/totals.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["username", "assignment", "score", "max_score", "late_penalty", "timestamp"])
-        for a in gb.assignments:
-            for s in students:
-                try:
-                    sub = gb.find_submission(a.name, s)
-                except Exception:
-                    w.writerow([s, a.name, 0, a.max_score, 0, ""])
-                    totals[(s, a.name)] = 0.0
-                    continue
-                score = max(sub.score - sub.late_submission_penalty, 0)
-                totals[(s, a.name)] = score
-                w.writerow([s, a.name, score, a.max_score, sub.late_submission_penalty,
-                            sub.timestamp.isoformat() if sub.timestamp else ""])
-    names = [a.name for a in gb.assignments if a.name in titles]
-    with open(f"{out}/moodle.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["username"] + [titles[n] for n in names])
-        for s in students:
-            w.writerow([s] + [f"{totals.get((s, n), 0.0):.2f}" for n in names])
-'''
-
 
 def _course(platform: Platform, course: str) -> Course:
     if course not in platform.courses:
@@ -158,7 +102,7 @@ def _sync_env(platform: Platform, course_id: str) -> dict[str, str]:
 def _run(platform: Platform, course_id: str, shell: str, timeout_s: int = 1800,
          env: dict | None = None) -> str:
     write_course_config(platform, course_id)
-    sync = f"python -c {shlex.quote(_SYNC)}"
+    sync = "python -m classhub_gradebook sync"
     return run_nbgrader(platform, course_id, [], timeout_s=timeout_s,
                         command=["bash", "-c", f"set -e; {sync}; {shell}"],
                         env={**_sync_env(platform, course_id), **(env or {})})
@@ -212,7 +156,7 @@ def export(platform: Platform, course_id: str, output_dir: Path) -> dict[str, Pa
     """Per-question scores, totals (late penalty applied) and a Moodle grade import file."""
     course = _course(platform, course_id)
     titles = {a.id: a.title for a in course.assignments}
-    _run(platform, course_id, f"python -c {shlex.quote(_EXPORT)}",
+    _run(platform, course_id, "python -m classhub_gradebook export",
          env={"CLASSHUB_TITLES": json.dumps(titles)})
     space = CourseSpace(StateDir(platform.site.state_dir), course_id)
     output_dir = Path(output_dir)

@@ -7,6 +7,7 @@ export), as two submissions of the same assignment.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 import shutil
@@ -49,16 +50,18 @@ def platform(built_images, tmp_path_factory):
     state = StateDir(platform.site.state_dir).ensure()
     for course in COURSES:
         Roster(state.rosters, course).save({"solution": Member("solution"),
-                                            "release": Member("release")})
+                                            "release": Member("release"),
+                                            "retard": Member("retard")})
     return platform
 
 
-def _submit(space: CourseSpace, student: str, assignment: str, folder: Path) -> None:
+def _submit(space: CourseSpace, student: str, assignment: str, folder: Path,
+            stamp: str = "2026-01-01 00:00:00.000000 UTC") -> None:
     target = space.gradebook_dir / "submitted" / student / assignment
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(folder, target)
-    (target / "timestamp.txt").write_text("2026-01-01 00:00:00.000000 UTC")
+    (target / "timestamp.txt").write_text(stamp)
     for top, dirs, files in os.walk(space.gradebook_dir / "submitted"):
         for name in [top, *(os.path.join(top, n) for n in dirs + files)]:
             os.lchown(name, 1000, 1000)
@@ -84,3 +87,23 @@ def test_solution_passes_and_release_fails(platform, course, assignment, tmp_pat
     for grade_id, points in tests.items():
         assert scores[("solution", grade_id)] == points, f"solution fails {grade_id}"
         assert scores[("release", grade_id)] == 0, f"release passes {grade_id}"
+
+
+def test_late_work_loses_points_per_started_day(platform, tmp_path):
+    course, assignment = "m2-ia-sante", "01-cancer-du-sein"
+    item = next(a for a in platform.courses[course].assignments if a.id == assignment)
+    assert platform.courses[course].late_penalty.points_per_day == 1
+    late = item.due.astimezone(dt.timezone.utc) + dt.timedelta(days=1, hours=1)  # 2 started days
+    source = platform.site.courses_dir / course / "source" / assignment
+    lifecycle.release(platform, course, assignment)
+    space = CourseSpace(StateDir(platform.site.state_dir), course)
+    _submit(space, "retard", assignment, source,
+            stamp=late.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+    lifecycle.autograde(platform, course, assignment)
+    files = lifecycle.export(platform, course, tmp_path)
+    with open(files["totals"], newline="") as handle:
+        row = next(r for r in csv.DictReader(handle)
+                   if r["username"] == "retard" and r["assignment"] == assignment)
+    full = sum(autograded_tests(source).values())
+    assert float(row["late_penalty"]) == 2.0
+    assert float(row["score"]) == full - 2.0

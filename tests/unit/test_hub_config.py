@@ -90,3 +90,17 @@ def test_workshop_mode_is_explicit(site_file):
     c, _ = _configured(site_file)
     assert c.JupyterHub.authenticator_class == "shared-password"
     assert c.Authenticator.allow_all is True
+
+
+def test_each_course_formgrader_is_reachable_by_its_instructors_only(site_file):
+    c, platform = _configured(site_file)
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "formgrader-demo")
+    assert role["groups"] == ["formgrade-demo"]
+    assert set(role["scopes"]) == {"servers!user=grader-demo", "access:servers!user=grader-demo",
+                                   "read:users!user=grader-demo"}
+
+
+def test_server_tokens_may_read_their_own_groups_for_nbgrader(site_file):
+    c, _ = _configured(site_file)
+    assert "read:users:groups!user" in c.Spawner.server_token_scopes
+    assert "access:servers!server" in c.Spawner.server_token_scopes
