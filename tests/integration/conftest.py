@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import pytest
 import requests
 import websocket
@@ -24,6 +25,7 @@ import yaml
 
 from classhub import processes
 from classhub.config import load_platform
+from classhub.engine import INSTANCE_LABEL
 from classhub.enrolment import Enrolment, Member
 from classhub.hubapi import HubAPI
 from classhub.images import build
@@ -45,8 +47,18 @@ def _add_second_course(folder: Path) -> None:
         {"title": "Un autre cours", "image": "lab", "resources": {"mem_limit": "1G"}}))
 
 
+def _remove_stale_test_networks() -> None:
+    """Networks left by an interrupted earlier run use up Docker's address pools."""
+    engine = docker.from_env()
+    for network in engine.networks.list(filters={"label": INSTANCE_LABEL}):
+        network.reload()
+        if network.name.startswith(("cht", "bench")) and not network.attrs.get("Containers"):
+            network.remove()
+
+
 @pytest.fixture(scope="session")
 def built_images(tmp_path_factory):
+    _remove_stale_test_networks()
     folder = tmp_path_factory.mktemp("images-site")
     platform = load_platform(write_site(folder))
     lines: list[str] = []

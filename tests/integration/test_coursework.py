@@ -11,12 +11,14 @@ import datetime as dt
 import json
 import time
 
+import docker
 import pytest
 import requests
 import yaml
 
 from classhub.coursework import lifecycle
 from classhub.coursework.layout import CourseSpace
+from classhub.engine import student_containers
 from tests.integration.conftest import parallel, start_hub, stop_hub
 from tests.integration.journeys import (
     fetch_feedback_through_server,
@@ -198,7 +200,18 @@ def test_attacks_from_a_student_container_are_refused(course_hub, submitted):
     # A forged identity is refused by the hub (JUPYTERHUB_USER) or lands in ben's own folder.
     assert lines["OTHER_COURSE"] != "0"
     assert lines["DATASET"] == "3"
-    assert lines["DATASET_WRITE"] == "OSError", output
+    assert lines["DATASET_WRITE"] in ("OSError", "PermissionError"), output
+    engine = docker.from_env()
+    (container,) = [c for c in student_containers(engine, hub.platform.site)
+                    if c.labels["org.classhub.user"] == "ben"]
+    writable = {m["Destination"]: m["RW"] for m in container.attrs["Mounts"]}
+    assert writable == {
+        "/home/jovyan": True,
+        "/srv/nbgrader/exchange/mini/inbound": True,
+        "/srv/nbgrader/exchange/mini/outbound": False,
+        "/srv/nbgrader/exchange/mini/feedback": False,
+        "/srv/datasets/essai": False,
+    }
 
     before = time.time()
     collected = lifecycle.collect(hub.platform, "mini", "devoir-1")
