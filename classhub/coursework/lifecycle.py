@@ -138,11 +138,17 @@ def collect(platform: Platform, course_id: str, assignment_id: str) -> Collected
 
 
 def autograde(platform: Platform, course_id: str, assignment_id: str) -> str:
+    """Each cell gets the course's cell budget; the whole run, one notebook budget per notebook
+    of each submission (the sandboxed grader will hold each notebook to its own budget)."""
     item = _assignment(_course(platform, course_id), course_id, assignment_id)
+    space = CourseSpace(StateDir(platform.site.state_dir), course_id)
+    submissions = list((space.gradebook_dir / "submitted").glob(f"*/{assignment_id}"))
+    notebooks = len(list((space.gradebook_dir / "release" / assignment_id).glob("*.ipynb")))
+    budget = item.notebook_timeout_s * max(1, len(submissions) * max(1, notebooks))
     return _run(platform, course_id,
                 f"nbgrader autograde {assignment_id} --force "
                 f"--ExecutePreprocessor.timeout={item.cell_timeout_s}",
-                timeout_s=item.notebook_timeout_s * 10)
+                timeout_s=budget + 60)
 
 
 def feedback(platform: Platform, course_id: str, assignment_id: str) -> str:

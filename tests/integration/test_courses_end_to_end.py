@@ -14,6 +14,7 @@ import json
 import pytest
 
 from classhub.coursework import lifecycle
+from tests.conftest import REPO
 from tests.integration.conftest import parallel, start_hub, stop_hub
 from tests.integration.journeys import (
     fetch_feedback_through_server,
@@ -21,6 +22,7 @@ from tests.integration.journeys import (
     submit_through_server,
 )
 
+ARTIFACTS = REPO / "test-artifacts"
 # course -> (assignment, notebook): the quickest assignment of each course.
 CASES = {"m2-ia-sante": ("01-cancer-du-sein", "cancer_du_sein"),
          "du-ia-sante": ("02-premier-modele", "premier_modele")}
@@ -105,3 +107,7 @@ def test_a_course_end_to_end(hub, course, tmp_path):
     title = next(a.title for a in hub.platform.courses[course].assignments if a.id == assignment)
     assert float(moodle[right_student][title]) == full + manual_points
     assert set(moodle) == set(students)
+    ARTIFACTS.mkdir(exist_ok=True)  # what the run observed, for people to read
+    (ARTIFACTS / f"scores-{course}.json").write_text(json.dumps(
+        {"assignment": assignment, "autograded_max": full, "autograded": auto,
+         "totals": totals}, indent=2))
