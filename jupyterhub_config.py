@@ -4,8 +4,6 @@ The site file is `$CLASSHUB_SITE` (else /etc/classhub/site.yaml, else ./site.yam
 escape hatch: any `jupyterhub_config.d/*.py` beside the site file is loaded last.
 """
 
-from pathlib import Path
-
 from classhub.config import load_platform
 from classhub.engine import client, ensure_student_network
 from classhub.hub.config import apply_all

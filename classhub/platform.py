@@ -178,7 +178,7 @@ def status(platform: Platform) -> dict:
     report["engine"] = "running"
     with ThreadPoolExecutor(max_workers=8) as pool:
         usage = list(pool.map(_container_usage, containers))
-    for container, use in zip(containers, usage):
+    for container, use in zip(containers, usage, strict=True):
         labels = container.labels
         host = container.attrs.get("HostConfig", {})
         report["servers"].append(

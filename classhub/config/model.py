@@ -268,7 +268,7 @@ class Course(Strict):
     @field_validator("assignments", "datasets")
     @classmethod
     def _unique(cls, value: list) -> list:
-        names = [getattr(item, "id", None) or getattr(item, "name") for item in value]
+        names = [item.id if isinstance(item, Assignment) else item.name for item in value]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"listed twice: {', '.join(duplicates)}")

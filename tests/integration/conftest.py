@@ -202,8 +202,7 @@ def hub(built_images, tmp_path_factory):
     running = start_hub(tmp_path_factory.mktemp("hub"), idle_timeout_s=0)
     yield running
     stop_hub(running)
-    if processes.hub(running.state).running():  # pragma: no cover - reported, not hidden
-        raise AssertionError("hub still running after classhub down")
+    assert not processes.hub(running.state).running(), "hub still running after classhub down"
 
 
 def parallel(func, items):

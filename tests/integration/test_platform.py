@@ -45,7 +45,7 @@ def test_three_students_spawn_at_once_and_run_torch_sklearn_and_a_figure(hub, st
     def run(name):
         return hub.run_code(name, hub.user_token(name), CHECK_STACK)
 
-    for name, output in zip(STUDENTS, parallel(run, STUDENTS)):
+    for name, output in zip(STUDENTS, parallel(run, STUDENTS), strict=True):
         assert "torch 2.13.0" in output, (name, output)
         assert "png True True" in output, (name, output)
         shm = int(output.split("shm ")[1].split()[0])
