@@ -54,6 +54,11 @@ class CourseSpace:
     def feedback(self, username: str) -> Path:
         return self.exchange / "feedback" / username
 
+    @classmethod
+    def of(cls, platform, course: str) -> CourseSpace:
+        """The course's space in the platform's state directory."""
+        return cls(StateDir(platform.site.state_dir), course)
+
     def ensure(self) -> CourseSpace:
         for folder in (self.state.root / "gradebooks", self.state.root / "exchange"):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -74,7 +74,7 @@ def _chown_tree(path: Path) -> None:
 
 def write_course_config(platform: Platform, course_id: str) -> None:
     course = _course(platform, course_id)
-    space = CourseSpace(StateDir(platform.site.state_dir), course_id).ensure()
+    space = CourseSpace.of(platform, course_id).ensure()
     penalty = course.late_penalty
     if penalty.policy == "per-day":
         line = "c.AssignLatePenalties.plugin_class = PerDayPenalty"
@@ -112,7 +112,7 @@ def release(platform: Platform, course_id: str, assignment_id: str) -> str:
     """Copy the source from git into the gradebook, generate the student version, release it."""
     course = _course(platform, course_id)
     _assignment(course, course_id, assignment_id)
-    space = CourseSpace(StateDir(platform.site.state_dir), course_id).ensure()
+    space = CourseSpace.of(platform, course_id).ensure()
     source = platform.site.courses_dir / course_id / "source" / assignment_id
     target = space.gradebook_dir / "source" / assignment_id
     if target.exists():
@@ -141,7 +141,7 @@ def autograde(platform: Platform, course_id: str, assignment_id: str) -> str:
     """Each cell gets the course's cell budget; the whole run, one notebook budget per notebook
     of each submission (the sandboxed grader will hold each notebook to its own budget)."""
     item = _assignment(_course(platform, course_id), course_id, assignment_id)
-    space = CourseSpace(StateDir(platform.site.state_dir), course_id)
+    space = CourseSpace.of(platform, course_id)
     submissions = list((space.gradebook_dir / "submitted").glob(f"*/{assignment_id}"))
     notebooks = len(list((space.gradebook_dir / "release" / assignment_id).glob("*.ipynb")))
     budget = item.notebook_timeout_s * max(1, len(submissions) * max(1, notebooks))
@@ -164,7 +164,7 @@ def export(platform: Platform, course_id: str, output_dir: Path) -> dict[str, Pa
     titles = {a.id: a.title for a in course.assignments}
     _run(platform, course_id, "python -m classhub_gradebook export",
          env={"CLASSHUB_TITLES": json.dumps(titles)})
-    space = CourseSpace(StateDir(platform.site.state_dir), course_id)
+    space = CourseSpace.of(platform, course_id)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     files = {}

@@ -10,13 +10,12 @@ from classhub import engine as engines
 from classhub.config.model import Platform
 from classhub.coursework.layout import COURSE_DIR_IN_CONTAINER, CourseSpace
 from classhub.errors import ClasshubError
-from classhub.state import StateDir
 
 
 def run_nbgrader(platform: Platform, course: str, args: list[str], timeout_s: int = 1800,
                  command: list[str] | None = None, env: dict[str, str] | None = None) -> str:
     """Run `nbgrader ARGS` (or `command`) for the course; return its output or raise with it."""
-    space = CourseSpace(StateDir(platform.site.state_dir), course).ensure()
+    space = CourseSpace.of(platform, course).ensure()
     profile = platform.profile(course)
     engine = engines.client()
     argv = command or ["nbgrader", *args]
