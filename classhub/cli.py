@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from classhub import __version__
@@ -151,10 +152,74 @@ def cmd_assignment(args) -> int:
     return 0
 
 
-def cmd_grades_export(args) -> int:
-    from classhub.coursework.lifecycle import export
+def _grading_job(args):
+    """`grade COURSE ASSIGNMENT` on a site's course, or `grade --course-dir PATH ASSIGNMENT`."""
+    from grading.batch import GradingJob, cell_timeout_from_config
+    from grading.sandbox import Limits
 
-    for name, path in export(_platform(args), args.course, args.output).items():
+    expected = 1 if args.course_dir else 2
+    if len(args.names) != expected:
+        raise ClasshubError("usage: classhub grade COURSE ASSIGNMENT, or "
+                            "classhub grade --course-dir PATH ASSIGNMENT")
+    if not args.course_dir:
+        from classhub.coursework.lifecycle import grading_job
+
+        return grading_job(_platform(args), *args.names, jobs=args.jobs, force=args.force,
+                           students=args.student), args.names[0]
+    from pathlib import Path
+
+    course_dir = Path(args.course_dir)
+    if not course_dir.is_dir():
+        raise ClasshubError(f"{course_dir}: no such folder")
+    limits = Limits(mem_limit=args.memory, cpus=args.cpus, pids=args.pids,
+                    cell_timeout_s=args.cell_timeout or cell_timeout_from_config(course_dir)
+                    or 120, notebook_timeout_s=args.notebook_timeout)
+    return GradingJob(course_dir, args.names[0], args.image, limits,
+                      jobs=args.jobs or os.cpu_count() or 1, force=args.force,
+                      students=args.student), None
+
+
+def cmd_grade(args) -> int:
+    from grading.batch import grade
+    from grading.summary import summary
+
+    job, course = _grading_job(args)
+    if course:
+        from classhub.coursework.lifecycle import autograde
+
+        report = autograde(_platform(args), course, job.assignment, jobs=job.jobs,
+                           force=job.force, students=job.students)
+    else:
+        report = grade(job)
+    print(summary(report))
+    if report.interrupted:
+        return 130
+    if course and args.feedback:
+        from classhub.coursework.lifecycle import feedback
+
+        feedback(_platform(args), course, job.assignment)
+        print(f"{course}/{job.assignment}: feedback generated and released")
+    return 1 if any(r.status == "error" for r in report.results) else 0
+
+
+def cmd_export(args) -> int:
+    if args.course_dir:
+        from pathlib import Path
+
+        from grading.export import export, pseudonym_key
+
+        folder = Path(args.course_dir)
+        key = pseudonym_key(folder / ".classhub-grading" / "pseudonyms.key")
+        files = export(folder, args.course_id or "", args.output, args.prefix or folder.name,
+                       None, key)
+    else:
+        if not args.course:
+            raise ClasshubError("usage: classhub export COURSE, or "
+                                "classhub export --course-dir PATH")
+        from classhub.coursework.lifecycle import export
+
+        files = export(_platform(args), args.course, args.output)
+    for name, path in files.items():
         print(f"{name}: {path}")
     return 0
 
@@ -203,19 +268,39 @@ def parser() -> argparse.ArgumentParser:
     for name, text in (
         ("release", "generate the student version from source/ and release it"),
         ("collect", "collect submissions (identity from the folder, time from the platform)"),
-        ("autograde", "run the autograder tests of every collected submission"),
         ("feedback", "generate feedback and release it to each student"),
     ):
         p = verb(name, cmd_assignment, text, assignment)
         p.add_argument("course")
         p.add_argument("assignment")
         p.add_argument("--verbose", "-v", action="store_true", help="print nbgrader's output")
-    grades = verb("grades", None, "grades").add_subparsers(dest="grades_verb", required=True,
-                                                           metavar="VERB")
-    p = verb("export", cmd_grades_export, "per-question and total grades, and a Moodle import "
-             "file (CSV)", grades)
-    p.add_argument("course")
+    p = verb("grade", cmd_grade, "grade every collected submission, each in its own sandbox "
+             "(no network), in parallel, into the gradebook")
+    p.add_argument("names", nargs="+", metavar="[COURSE] ASSIGNMENT")
+    p.add_argument("--course-dir", help="grade this nbgrader course directory instead of a "
+                   "course of the site (e.g. an archived course)")
+    p.add_argument("--image", default="classhub/lab:latest",
+                   help="with --course-dir: the image to run notebooks in")
+    p.add_argument("--jobs", "-j", type=int, help="sandboxes at a time (default: CPU count)")
+    p.add_argument("--force", action="store_true", help="regrade submissions already graded")
+    p.add_argument("--student", action="append", help="only this student (repeatable)")
+    p.add_argument("--feedback", action="store_true",
+                   help="then generate and release feedback (site courses)")
+    for flag, default, text in (("--memory", "2g", "memory per sandbox"),
+                                ("--cpus", 1.0, "CPUs per sandbox"),
+                                ("--pids", 256, "processes per sandbox"),
+                                ("--cell-timeout", None, "seconds per cell (default: the course "
+                                 "directory's nbgrader config, else 120)"),
+                                ("--notebook-timeout", 600, "seconds per notebook")):
+        p.add_argument(flag, default=default, help=f"with --course-dir: {text}",
+                       type=type(default) if default is not None else int)
+    p = verb("export", cmd_export, "grades as CSV: per question, totals, Moodle import, and a "
+             "pseudonymised variant")
+    p.add_argument("course", nargs="?")
     p.add_argument("--output", "-o", default=".", help="folder for the CSV files")
+    p.add_argument("--course-dir", help="export from this nbgrader course directory")
+    p.add_argument("--course-id", help="with --course-dir: the gradebook's course id")
+    p.add_argument("--prefix", help="with --course-dir: file name prefix (default: its name)")
 
     roster = verb("roster", None, "who attends and who teaches each course").add_subparsers(
         dest="roster_verb", required=True, metavar="VERB")

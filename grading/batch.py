@@ -66,7 +66,8 @@ class GradingJob:
 class SubmissionResult:
     student: str
     status: str
-    score: float = 0.0
+    score: float = 0.0  # after the late penalty
+    raw_score: float = 0.0
     max_score: float = 0.0
     late_penalty: float = 0.0
     seconds_late: float = 0.0
@@ -158,7 +159,8 @@ class Grader:
         config.OverwriteCells.add_missing_cells = True  # a deleted test comes back and runs
         return config, CourseDirectory(config=config)
 
-    def known_notebooks(self) -> list[str]:
+    def known_notebooks(self) -> dict[str, dict[str, tuple[str, str]]]:
+        """The assignment's notebooks in the gradebook, each with its locked cells."""
         _, coursedir = self._coursedir()
         db = self.course_dir / "gradebook.db"
         if not db.exists():
@@ -167,15 +169,17 @@ class Grader:
                                 "released from it yet")
         with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
             try:
-                names = [n.name for n in gb.find_assignment(self.job.assignment).notebooks]
+                known = {n.name: {c.name: (c.checksum, c.cell_type)
+                                  for c in n.source_cells if c.locked}
+                         for n in gb.find_assignment(self.job.assignment).notebooks}
             except MissingEntry:
                 known = ", ".join(a.name for a in gb.assignments) or "none"
                 raise ClasshubError(f"{self.course_dir}: the gradebook has no assignment "
                                     f"{self.job.assignment!r}", f"assignments: {known}") from None
-        if not names:
+        if not known:
             raise ClasshubError(f"{self.job.assignment}: no notebooks in the gradebook",
                                 "run `nbgrader generate_assignment` for it first")
-        return sorted(names)
+        return known
 
     def submissions(self) -> dict[str, Path]:
         submitted = self.course_dir / "submitted"
@@ -203,7 +207,7 @@ class Grader:
 
     # -- one submission ------------------------------------------------------------------
 
-    def grade_one(self, student: str, folder: Path, known: list[str]) -> SubmissionResult:
+    def grade_one(self, student: str, folder: Path, known: dict) -> SubmissionResult:
         started = time.monotonic()
         with self.host_lock:
             try:
@@ -219,7 +223,7 @@ class Grader:
                 self._write_marker(student, folder, result)
         return result
 
-    def _grade_one(self, student: str, folder: Path, known: list[str]) -> SubmissionResult:
+    def _grade_one(self, student: str, folder: Path, known: dict) -> SubmissionResult:
         self._marker(student).unlink(missing_ok=True)
         staging = self.run_dir / "submitted" / student / self.job.assignment
         intake = take_in(folder, staging, known)
@@ -322,9 +326,10 @@ class Grader:
         _, coursedir = self._coursedir(student)
         with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
             submission = gb.find_submission(self.job.assignment, student)
-            result.score = float(submission.score)
+            result.raw_score = float(submission.score)
             result.max_score = float(submission.max_score)
             result.late_penalty = float(submission.late_submission_penalty or 0)
+            result.score = max(result.raw_score - result.late_penalty, 0.0)
             result.seconds_late = float(submission.total_seconds_late or 0)
             result.needs_manual_grade = bool(submission.needs_manual_grade)
             result.grades = {nb.name: {g.name: g.score for g in nb.grades}

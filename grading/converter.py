@@ -102,6 +102,8 @@ class SandboxExecute(NbGraderPreprocessor):
         finally:
             context.host_lock.acquire()
         graft(nb, execution)
+        if execution.end == "notebook-timeout":
+            execution.reason = execution.reason or "the notebook's time budget ran out"
         context.runs.append(NotebookRun(
             name=name, end=execution.end, reason=execution.reason, seconds=execution.seconds,
             timed_out_cells=sum(

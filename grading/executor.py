@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -192,10 +193,19 @@ class ReportingExecute(Execute):
 
 def main(job: Path) -> int:
     out = (job / "out" / "cells.jsonl").open("a", encoding="utf-8")
+    lock = threading.Lock()
 
     def report(record: dict) -> None:
-        out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        out.flush()
+        with lock:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+
+    def out_of_time() -> None:
+        with lock:  # the last word: nothing is written after it
+            out.write(json.dumps({"end": "notebook-timeout", "reason": (
+                f"the notebook's budget of {spec['notebook_timeout_s']} s ran out")}) + "\n")
+            out.flush()
+            os._exit(0)
 
     spec = json.loads((job / "in" / "job.json").read_text())
     nb = nbformat.read(job / "in" / "notebook.ipynb", as_version=4)
@@ -218,6 +228,9 @@ def main(job: Path) -> int:
     config.Execute.timeout = spec["cell_timeout_s"]
     config.Execute.startup_timeout = KERNEL_START_TIMEOUT_S
     executor = ReportingExecute(report, config=config)
+    watchdog = threading.Timer(spec["notebook_timeout_s"], out_of_time)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         executor.preprocess(nb, {"metadata": {"path": spec["workdir"]}}, km=km)
     except DeadKernelError as error:

@@ -87,8 +87,27 @@ def check_notebook(path: Path) -> str | None:
     return None
 
 
-def take_in(submitted: Path, staging: Path, known: list[str]) -> Intake:
-    """Copy `submitted` to `staging`, keeping only the notebooks that can be graded."""
+def compare_locked(nb, locked: dict[str, tuple[str, str]]) -> list[str]:
+    """What the student changed of the instructor's locked cells (nbgrader restores them)."""
+    from nbgrader.utils import compute_checksum
+
+    found = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    deleted = sorted(set(locked) - set(found))
+    retyped = sorted(g for g, (_, kind) in locked.items() if g in found
+                     and found[g].cell_type != kind)
+    edited = sorted(g for g, (checksum, kind) in locked.items() if g in found
+                    and g not in retyped and compute_checksum(found[g]) != checksum)
+    notes = []
+    for what, cells in (("deleted, put back", deleted), ("type changed, restored", retyped),
+                        ("edited, restored", edited)):
+        if cells:
+            notes.append(f"instructor cells {what}: {', '.join(cells)}")
+    return notes
+
+
+def take_in(submitted: Path, staging: Path, known: dict[str, dict]) -> Intake:
+    """Copy `submitted` to `staging`, keeping only the notebooks that can be graded.
+    `known`: each gradebook notebook's locked cells, grade_id -> (checksum, cell type)."""
     intake = Intake()
     copy_submission(submitted, staging, intake)
     extra = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*")
@@ -108,8 +127,12 @@ def take_in(submitted: Path, staging: Path, known: list[str]) -> Intake:
             path.unlink()
             continue
         intake.notebooks.append(name)
-        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells
-                         if c.cell_type == "code")
+        nb = nbformat.read(path, as_version=4)
+        try:
+            intake.notes.extend(f"{name}: {note}" for note in compare_locked(nb, known[name]))
+        except Exception:  # noqa: BLE001 - odd metadata: nbgrader's own checks will say
+            pass
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
         found = sorted(set(SUSPICIOUS.findall(code)))
         if found:
             intake.notes.append(f"{name}: code touches the kernel's machinery "

@@ -5,9 +5,11 @@
     executor container  uid 2000, nbgrader's Execute (executor.py); sees the notebook and the
                         one folder its report goes to; the kernel cannot reach either
 
-Both have no network (the kernel joins the executor's empty network namespace, loopback only),
-a read-only root with small tmpfs, no capabilities, no-new-privileges, and pids, memory and CPU
-limits; the host enforces the notebook's time budget by removing both.
+Both have no network (the kernel joins the executor's empty network namespace, loopback only,
+and its process namespace, so that the executor sees it exit), a read-only root with small
+tmpfs, no capabilities, no-new-privileges, and pids, memory and CPU limits. The executor ends
+the run when the notebook's time budget is spent; the host removes both containers, and if the
+executor has not ended a minute after the budget, ends the run itself.
 """
 
 from __future__ import annotations
@@ -62,13 +64,14 @@ def _volume(path: Path, bind: str, mode: str) -> dict:
     return {str(path): {"bind": bind, "mode": mode}}
 
 
-def _prepare_job(job: Path, notebook: dict, workdir: Path, cell_timeout_s: int) -> None:
+def _prepare_job(job: Path, notebook: dict, workdir: Path, limits: Limits) -> None:
     """JOB/in (executor, read-only), JOB/out (executor, writable), JOB/kernel, JOB/work."""
     for name in ("in", "out", "kernel"):
         (job / name).mkdir(parents=True)
     (job / "in" / "notebook.ipynb").write_text(json.dumps(notebook))
-    (job / "in" / "job.json").write_text(json.dumps({"cell_timeout_s": cell_timeout_s,
-                                                      "workdir": WORKDIR}))
+    (job / "in" / "job.json").write_text(json.dumps({
+        "cell_timeout_s": limits.cell_timeout_s, "notebook_timeout_s": limits.notebook_timeout_s,
+        "workdir": WORKDIR}))
     connection = {"ip": "127.0.0.1", "transport": "tcp", "key": secrets.token_hex(32),
                   "signature_scheme": "hmac-sha256", "kernel_name": "python3",
                   **{f"{ch}_port": port for ch, port in
@@ -171,7 +174,7 @@ class Sandbox:
         if self._cancelled.is_set():
             raise SandboxUnavailable("grading was interrupted")
         job = Path(self.scratch) / f"{name}-{secrets.token_hex(4)}"
-        _prepare_job(job, notebook, workdir, self.limits.cell_timeout_s)
+        _prepare_job(job, notebook, workdir, self.limits)
         try:
             return self._run(job, len(notebook["cells"]))
         finally:

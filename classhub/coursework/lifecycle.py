@@ -1,9 +1,10 @@
 """An assignment's life: release, collect, autograde, feedback, export; one function each.
 
-Each step runs nbgrader in a throwaway container (steps.py) over the course's gradebook
-directory, after classhub has written the course's nbgrader config from the validated course
-and synced the gradebook's assignments (with due dates) and students (from the roster) with
-the image's `classhub_gradebook` module.
+Release, collect and feedback run nbgrader in a throwaway container (steps.py) over the
+course's gradebook directory, after classhub has written the course's nbgrader config from the
+validated course and synced the gradebook's assignments (with due dates) and students (from the
+roster) with the image's `classhub_gradebook` module. Autograding is the sandboxed grader's
+(grading/); the export reads the gradebook on the host.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classhub.config.model import Course, Platform
-from classhub.coursework.layout import CourseSpace
+from classhub.coursework.layout import DATASETS_IN_CONTAINER, CourseSpace
 from classhub.coursework.steps import run_nbgrader
 from classhub.errors import ClasshubError
 from classhub.roster import Roster
 from classhub.state import STUDENT_UID, StateDir
+from grading.batch import GradingJob, RunReport, grade
+from grading.export import export as export_grades
+from grading.progress import Progress
+from grading.sandbox import Limits
 
 _CONFIG = '''\
 # Written by classhub from courses/{course}/course.yml at every step; edit that file instead.
@@ -137,18 +142,30 @@ def collect(platform: Platform, course_id: str, assignment_id: str) -> Collected
     return Collected(output, rejected)
 
 
-def autograde(platform: Platform, course_id: str, assignment_id: str) -> str:
-    """Each cell gets the course's cell budget; the whole run, one notebook budget per notebook
-    of each submission (the sandboxed grader will hold each notebook to its own budget)."""
+def grading_job(platform: Platform, course_id: str, assignment_id: str, jobs: int | None = None,
+                force: bool = False, students: list[str] | None = None) -> GradingJob:
+    """The course's grading: its image, its limits, its time budgets, its datasets."""
     item = _assignment(_course(platform, course_id), course_id, assignment_id)
-    space = CourseSpace.of(platform, course_id)
-    submissions = list((space.gradebook_dir / "submitted").glob(f"*/{assignment_id}"))
-    notebooks = len(list((space.gradebook_dir / "release" / assignment_id).glob("*.ipynb")))
-    budget = item.notebook_timeout_s * max(1, len(submissions) * max(1, notebooks))
-    return _run(platform, course_id,
-                f"nbgrader autograde {assignment_id} --force "
-                f"--ExecutePreprocessor.timeout={item.cell_timeout_s}",
-                timeout_s=budget + 60)
+    profile = platform.profile(course_id)
+    space = CourseSpace.of(platform, course_id).ensure()
+    return GradingJob(
+        course_dir=space.gradebook_dir, assignment=assignment_id, image=profile.image,
+        limits=Limits(mem_limit=profile.mem_limit, cpus=profile.cpu_limit,
+                      pids=profile.pids_limit, cell_timeout_s=item.cell_timeout_s,
+                      notebook_timeout_s=item.notebook_timeout_s),
+        jobs=jobs or os.cpu_count() or 1, force=force, students=students,
+        volumes={path: {"bind": f"{DATASETS_IN_CONTAINER}/{name}", "mode": "ro"}
+                 for name, path in profile.datasets.items()})
+
+
+def autograde(platform: Platform, course_id: str, assignment_id: str, jobs: int | None = None,
+              force: bool = False, students: list[str] | None = None,
+              progress: Progress | None = None) -> RunReport:
+    """Every collected submission, each in its own sandbox (grading/), scores in the gradebook.
+    The gradebook's due dates and students are synced from the course and roster first."""
+    job = grading_job(platform, course_id, assignment_id, jobs, force, students)
+    _run(platform, course_id, "true")
+    return grade(job, progress)
 
 
 def feedback(platform: Platform, course_id: str, assignment_id: str) -> str:
@@ -159,18 +176,10 @@ def feedback(platform: Platform, course_id: str, assignment_id: str) -> str:
 
 
 def export(platform: Platform, course_id: str, output_dir: Path) -> dict[str, Path]:
-    """Per-question scores, totals (late penalty applied) and a Moodle grade import file."""
+    """Per-question scores, totals (late penalty applied), a Moodle grade import file and a
+    pseudonymised variant, read from the course's gradebook on the host."""
     course = _course(platform, course_id)
-    titles = {a.id: a.title for a in course.assignments}
-    _run(platform, course_id, "python -m classhub_gradebook export",
-         env={"CLASSHUB_TITLES": json.dumps(titles)})
     space = CourseSpace.of(platform, course_id)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for name in ("questions", "totals", "moodle"):
-        target = output_dir / f"{course_id}-{name}.csv"
-        shutil.copyfile(space.gradebook_dir / "exports" / f"{name}.csv", target)
-        target.chmod(0o600)
-        files[name] = target
-    return files
+    key = bytes.fromhex(StateDir(platform.site.state_dir).secret(f"pseudonyms-{course_id}"))
+    return export_grades(space.gradebook_dir, course_id, output_dir, course_id,
+                         {a.id: a.title for a in course.assignments}, key)

@@ -1,7 +1,7 @@
 """A course's formgrader server never runs student code: its autograde action is refused.
 
-Autograding runs in classhub's sandboxed grader (`classhub assignment autograde COURSE
-ASSIGNMENT`), away from the gradebook and the solutions that this server holds. This
+Autograding runs in classhub's sandboxed grader (`classhub grade COURSE ASSIGNMENT`), away
+from the gradebook and the solutions that this server holds. This
 extension's route is registered before the formgrader's, so it answers first.
 """
 
@@ -11,8 +11,8 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-MESSAGE = ("L'autocorrection ne s'exécute pas ici : lancez `classhub assignment autograde "
-           "COURS DEVOIR` (correction isolée, sans réseau).")
+MESSAGE = ("L'autocorrection ne s'exécute pas ici : lancez `classhub grade COURS DEVOIR` "
+           "(correction isolée, sans réseau).")
 
 
 class AutogradeRefused(JupyterHandler):
