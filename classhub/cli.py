@@ -209,6 +209,8 @@ def cmd_export(args) -> int:
         from grading.export import export, pseudonym_key
 
         folder = Path(args.course_dir)
+        if not (folder / "gradebook.db").is_file():
+            raise ClasshubError(f"{folder}: no gradebook.db", "nothing was graded there")
         key = pseudonym_key(folder / ".classhub-grading" / "pseudonyms.key")
         files = export(folder, args.course_id or "", args.output, args.prefix or folder.name,
                        None, key)

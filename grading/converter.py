@@ -51,6 +51,7 @@ class NotebookRun:
     end: str
     reason: str
     seconds: float
+    execution_s: float = 0.0
     timed_out_cells: int = 0
     hidden_errors: int = 0
     not_run: int = 0
@@ -105,7 +106,9 @@ class SandboxExecute(NbGraderPreprocessor):
         if execution.end == "notebook-timeout":
             execution.reason = execution.reason or "the notebook's time budget ran out"
         context.runs.append(NotebookRun(
-            name=name, end=execution.end, reason=execution.reason, seconds=execution.seconds,
+            name=name, end=execution.end, reason=execution.reason,
+            seconds=round(execution.seconds, 2),
+            execution_s=execution.execution_s,
             timed_out_cells=sum(
                 1 for c in execution.cells.values()
                 if any(o.get("ename") == "CellTimeoutError" for o in c["outputs"])),

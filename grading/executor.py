@@ -187,7 +187,8 @@ class ReportingExecute(Execute):
         cell, resources = super().preprocess_cell(cell, resources, index)
         if cell.cell_type == "code":
             self._report({"cell": index, "execution_count": cell.get("execution_count"),
-                          "outputs": cell.get("outputs", []), "hidden_error": index in self._hidden})
+                          "outputs": cell.get("outputs", []),
+                          "hidden_error": index in self._hidden})
         return cell, resources
 
 
@@ -228,19 +229,21 @@ def main(job: Path) -> int:
     config.Execute.timeout = spec["cell_timeout_s"]
     config.Execute.startup_timeout = KERNEL_START_TIMEOUT_S
     executor = ReportingExecute(report, config=config)
+    ready = time.monotonic()
     watchdog = threading.Timer(spec["notebook_timeout_s"], out_of_time)
     watchdog.daemon = True
     watchdog.start()
     try:
         executor.preprocess(nb, {"metadata": {"path": spec["workdir"]}}, km=km)
     except DeadKernelError as error:
-        report({"end": "kernel-died", "reason": str(error) or "the kernel stopped"})
+        end = {"end": "kernel-died", "reason": str(error) or "the kernel stopped"}
     except CellTimeoutError as error:
-        report({"end": "kernel-died", "reason": f"the kernel stopped answering: {error}"})
+        end = {"end": "kernel-died", "reason": f"the kernel stopped answering: {error}"}
     except Exception as error:  # noqa: BLE001 - reported to the host, which decides
-        report({"end": "executor-error", "reason": f"{type(error).__name__}: {error}"[:2000]})
+        end = {"end": "executor-error", "reason": f"{type(error).__name__}: {error}"[:2000]}
     else:
-        report({"end": "complete", "language_info": nb.metadata.get("language_info", {})})
+        end = {"end": "complete", "language_info": nb.metadata.get("language_info", {})}
+    report({**end, "execution_s": round(time.monotonic() - ready, 3)})
     return 0
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
+from classhub.errors import ClasshubError
+
 
 def pseudonym_key(path: Path) -> bytes:
     """The course's pseudonym key, made on first use (0600)."""
@@ -57,10 +59,13 @@ def _write(path: Path, header: list[str], rows) -> Path:
 
 def export(course_dir: Path, course_id: str, output_dir: Path, prefix: str,
            titles: dict[str, str] | None, key: bytes) -> dict[str, Path]:
+    db = Path(course_dir).resolve() / "gradebook.db"
+    if not db.is_file():
+        raise ClasshubError(f"{course_dir}: no gradebook.db", "nothing was graded there")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     questions, totals = [], []
-    with Gradebook(f"sqlite:///{Path(course_dir).resolve() / 'gradebook.db'}", course_id) as gb:
+    with Gradebook(f"sqlite:///{db}", course_id) as gb:
         rows = list(_rows(gb))
         for assignment, student, sub in rows:
             for notebook in sorted(sub.notebooks, key=lambda n: n.name) if sub else []:

@@ -33,6 +33,11 @@ WORKDIR = "/home/jovyan/work"
 LABEL = "org.classhub.grading"
 REPORT_LIMIT = 64 * 2**20  # bytes of cells.jsonl read back; a longer report is cut there
 START_MARGIN_S = 60  # container and kernel start, on top of the notebook's budget
+# The kernel starts with `python -P`, so that a submitted `zmq.py` or `ipykernel_launcher.py`
+# cannot replace the kernel's own modules; once started, the working folder goes on sys.path
+# as a notebook's kernel has it (helper modules shipped with the assignment import), leaving no
+# name behind in the student's namespace.
+KERNEL_PATH_LINE = "--IPKernelApp.exec_lines=[\"__import__('sys').path.insert(0, '')\"]"
 
 
 class SandboxUnavailable(Exception):
@@ -56,7 +61,8 @@ class Execution:
     cells: dict[int, dict] = field(default_factory=dict)
     end: str = "executor-error"  # complete | kernel-died | memory-limit | notebook-timeout | ...
     reason: str = ""
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole sandbox, from creating its containers to removing them
+    execution_s: float = 0.0  # the notebook's own execution, as the executor timed it
     language_info: dict = field(default_factory=dict)
 
 
@@ -122,6 +128,8 @@ def read_report(path: Path, cell_count: int) -> Execution:
         if "end" in record:
             execution.end = str(record["end"])[:40]
             execution.reason = str(record.get("reason", ""))[:2000]
+            took = record.get("execution_s")
+            execution.execution_s = float(took) if isinstance(took, (int, float)) else 0.0
             info = record.get("language_info")
             execution.language_info = info if isinstance(info, dict) else {}
             continue
@@ -196,11 +204,11 @@ class Sandbox:
             kernel = self.engine.containers.create(
                 self.image, ["python", "-P", "-m", "ipykernel_launcher", "-f",
                              "/run/classhub-kernel/kernel.json",
-                             "--HistoryManager.hist_file=:memory:"],
+                             "--HistoryManager.hist_file=:memory:", KERNEL_PATH_LINE],
                 user=f"{KERNEL_UID}:{KERNEL_UID}", working_dir=WORKDIR,
                 network_mode=f"container:{executor.id}", pid_mode=f"container:{executor.id}",
                 environment={"HOME": "/home/jovyan", "NBGRADER_EXECUTION": "autograde",
-                             "PYTHONSAFEPATH": "1", **self.env},
+                             **self.env},
                 volumes={**_volume(job / "kernel", "/run/classhub-kernel", "ro"),
                          **_volume(job / "work", WORKDIR, "rw"), **self.volumes},
                 labels={**self.labels, f"{LABEL}.role": "kernel"},

@@ -7,7 +7,8 @@ from grading.progress import GOOD
 
 def summary(report, slowest: int = 5) -> str:
     lines = [f"{report.assignment}: {len(report.results)} graded, {len(report.skipped)} already "
-             f"graded (skipped), in {report.seconds:.0f} s with {report.jobs} sandbox(es) at a time"]
+             f"graded (skipped), in {report.seconds:.0f} s with {report.jobs} sandbox(es) "
+             "at a time"]
     if report.interrupted:
         lines.append("INTERRUPTED: run the same command again to grade what is left")
     counts = report.counts()

@@ -93,6 +93,11 @@ class Hub(Strict):
     proxy_api_port: int = Field(
         8001, ge=1, le=65535, description="Port of the proxy's REST API, on 127.0.0.1."
     )
+    grader_port: int = Field(
+        8082, ge=1, le=65535,
+        description="Port of the grading service (the formgrader's autograde button), bound on "
+                    "the student network's gateway address only, like the hub's API.",
+    )
     start_timeout_s: int = Field(
         300, ge=10, description="How long a student server may take to start."
     )

@@ -68,7 +68,14 @@ def apply_groups(c, platform: Platform, state: StateDir) -> None:
     c.JupyterHub.load_groups = groups
 
 
-def apply_spawner(c, platform: Platform, state: StateDir) -> None:
+GRADER_SERVICE = "classhub-grader"
+
+
+def grader_service_url(platform: Platform, gateway: str) -> str:
+    return f"http://{gateway}:{platform.site.hub.grader_port}"
+
+
+def apply_spawner(c, platform: Platform, state: StateDir, gateway: str) -> None:
     site = platform.site
     profiles = platform.profiles()
     c.JupyterHub.spawner_class = "classhub.hub.spawner.CourseSpawner"
@@ -86,8 +93,13 @@ def apply_spawner(c, platform: Platform, state: StateDir) -> None:
     c.Spawner.default_url = "/lab"
     # The server's token may read its own user's groups: nbgrader's JupyterHub auth plugin finds
     # the student's courses there (nbgrader-<course> / formgrade-<course>).
+    # A course's formgrader server calls the grading service with it (the service checks that
+    # the caller is that course's grader account; any other user gets 403).
     c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server",
-                                     "read:users:groups!user"]
+                                     "read:users:groups!user",
+                                     f"access:services!service={GRADER_SERVICE}"]
+    c.CourseSpawner.grader_url = (f"{grader_service_url(platform, gateway)}"
+                                  f"/services/{GRADER_SERVICE}/")
 
 
 def apply_limits(c, platform: Platform) -> None:
@@ -96,9 +108,18 @@ def apply_limits(c, platform: Platform) -> None:
     c.JupyterHub.active_server_limit = hub.active_server_limit
 
 
-def apply_services(c, platform: Platform, state: StateDir) -> None:
+def apply_services(c, platform: Platform, state: StateDir, gateway: str) -> None:
     hub = platform.site.hub
-    services = [{"name": SERVICE_NAME, "api_token": state.secret(TOKEN_SECRET)}]
+    services = [
+        {"name": SERVICE_NAME, "api_token": state.secret(TOKEN_SECRET)},
+        {   # the formgrader's autograde button: the same sandboxed grader as `classhub grade`
+            "name": GRADER_SERVICE,
+            "url": grader_service_url(platform, gateway),
+            "command": [sys.executable, "-m", "classhub.hub.grader_service"],
+            "environment": {"CLASSHUB_SITE": str(platform.site_file)},
+            "display": False,
+        },
+    ]
     roles = [
         {
             "name": "classhub-admin",
@@ -138,6 +159,13 @@ def apply_services(c, platform: Platform, state: StateDir) -> None:
                 "groups": [INSTRUCTOR_GROUP.format(course=course)],
             }
         )
+    # A server token never has more than its owner: the grader accounts may call the service.
+    roles.append({
+        "name": "classhub-graders",
+        "description": "Each course's formgrader server may ask the grading service to autograde",
+        "scopes": [f"access:services!service={GRADER_SERVICE}"],
+        "users": [GRADER_ACCOUNT.format(course=course) for course in sorted(platform.courses)],
+    })
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
 
@@ -153,7 +181,7 @@ def apply_all(c, platform: Platform, gateway: str) -> None:
     apply_proxy(c, platform, state)
     apply_auth(c, platform, state)
     apply_groups(c, platform, state)
-    apply_spawner(c, platform, state)
+    apply_spawner(c, platform, state, gateway)
     apply_limits(c, platform)
-    apply_services(c, platform, state)
+    apply_services(c, platform, state, gateway)
     apply_pages(c)

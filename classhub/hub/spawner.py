@@ -41,6 +41,8 @@ class CourseSpawner(DockerSpawner):
         help="Course profiles by course id (CourseProfile fields), from the validated site.",
     )
     state_dir = Unicode(config=True, help="The site's state directory (homes live there).")
+    grader_url = Unicode(config=True, help="The grading service, as a course's formgrader "
+                                           "server reaches it.")
     security_opt = List(
         ["no-new-privileges"], config=True, help="Docker security options of every container."
     )
@@ -154,6 +156,8 @@ class CourseSpawner(DockerSpawner):
         }
         role = "grader" if self._graded_course() else "student"
         env = {"CLASSHUB_COURSE": profile.id, "CLASSHUB_ROLE": role}
+        if role == "grader":
+            env["CLASSHUB_GRADER_URL"] = self.grader_url
         if profile.gpu_policy == "none":
             # Hides every GPU even where the NVIDIA runtime is the engine's default.
             env["NVIDIA_VISIBLE_DEVICES"] = "void"

@@ -185,7 +185,7 @@ def start_hub(folder: Path, **hub_settings) -> RunningHub:
         folder,
         name=f"cht{secrets.token_hex(3)}",
         hub={"bind_url": f"http://127.0.0.1:{free_port()}", "api_port": free_port(),
-             "proxy_api_port": free_port(), **hub_settings},
+             "proxy_api_port": free_port(), "grader_port": free_port(), **hub_settings},
     )
     _add_second_course(folder)
     platform = load_platform(site)

@@ -63,9 +63,17 @@ def grade_by_hand_in_the_formgrader(hub, instructor: str, course: str, assignmen
                                headers=headers, timeout=60).json()
     by_student = {s["student"]: s["id"] for s in submissions}
     assert set(by_student) == set(students)
-    refused = requests.post(f"{base}/api/submission/{assignment}/{students[0]}/autograde",
-                            headers=headers, timeout=60)
-    assert refused.status_code == 403 and "classhub assignment autograde" in refused.text
+    # The autograde button regrades one submission in the sandboxed grader, through the
+    # grading service; a student's token gets nowhere there.
+    regraded = requests.post(f"{base}/api/submission/{assignment}/{students[0]}/autograde",
+                             headers=headers, timeout=900)
+    assert regraded.status_code == 200 and regraded.json()["success"] is True, regraded.text
+    assert f"{assignment}: 1 graded" in regraded.json()["log"]
+    service = (f"{hub.url}/services/classhub-grader/api/autograde/"
+               f"{course}/{assignment}/{students[0]}")
+    forged = requests.post(service, timeout=60, allow_redirects=False,
+                           headers={"Authorization": f"token {hub.user_token(students[0])}"})
+    assert forged.status_code == 403, forged.status_code
     for student, score in scores.items():
         grades = requests.get(f"{base}/api/grades", params={"submission_id": by_student[student]},
                               headers=headers, timeout=60).json()

@@ -104,3 +104,18 @@ def test_server_tokens_may_read_their_own_groups_for_nbgrader(site_file):
     c, _ = _configured(site_file)
     assert "read:users:groups!user" in c.Spawner.server_token_scopes
     assert "access:servers!server" in c.Spawner.server_token_scopes
+
+
+def test_grading_service_listens_on_the_gateway_and_servers_may_call_it(site_file):
+    c, platform = _configured(site_file)
+    service = next(s for s in c.JupyterHub.services if s["name"] == "classhub-grader")
+    port = platform.site.hub.grader_port
+    assert service["url"] == f"http://172.30.0.1:{port}"
+    assert service["command"][1:] == ["-m", "classhub.hub.grader_service"]
+    assert service["environment"]["CLASSHUB_SITE"] == str(platform.site_file)
+    assert "access:services!service=classhub-grader" in c.Spawner.server_token_scopes
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "classhub-graders")
+    assert role == {**role, "scopes": ["access:services!service=classhub-grader"],
+                    "users": [f"grader-{c}" for c in sorted(platform.courses)]}
+    assert c.CourseSpawner.grader_url == (f"http://172.30.0.1:{port}"
+                                          "/services/classhub-grader/")
