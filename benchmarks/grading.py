@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.spawn import machine  # noqa: E402
-from grading.batch import GradingJob, grade  # noqa: E402
+from grading.batch import GradingJob, grade, quiet_nbgrader  # noqa: E402
 from grading.progress import Progress  # noqa: E402
 from grading.sandbox import Limits  # noqa: E402
 from tests.integration.grading_course import answered, make_course, released, submit  # noqa: E402
@@ -72,6 +72,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     cores = os.cpu_count() or 1
+    quiet_nbgrader()
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="classhub-bench-") as tmp:
         base = build_course(Path(tmp) / "base", args.n)

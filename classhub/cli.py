@@ -180,8 +180,10 @@ def _grading_job(args):
 
 
 def cmd_grade(args) -> int:
-    from grading.batch import grade
+    from grading.batch import grade, quiet_nbgrader
     from grading.summary import summary
+
+    quiet_nbgrader()
 
     job, course = _grading_job(args)
     if course:

@@ -102,6 +102,18 @@ class RunReport:
         return {r.student: r for r in self.results}
 
 
+def quiet_nbgrader() -> None:
+    """For a command line: nbgrader's per-cell warnings (what it restored, lateness) are in the
+    report's notes already, and its SQLAlchemy warnings say nothing to an instructor."""
+    import logging
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+
+    logging.getLogger("traitlets").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=SAWarning)
+
+
 def refused_by_nbgrader(error: BaseException) -> bool:
     """Whether nbgrader's checks rejected the notebook's content (the student's doing), as
     opposed to a failure of the grader or the host, which must never cost a student points."""

@@ -71,6 +71,9 @@ def make_app() -> web.Application:
 
 
 def main() -> None:
+    from grading.batch import quiet_nbgrader
+
+    quiet_nbgrader()
     url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
     make_app().listen(url.port, address=url.hostname)
     ioloop.IOLoop.current().start()
