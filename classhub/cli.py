@@ -14,7 +14,9 @@ from classhub.state import StateDir
 
 
 def _platform(args):
-    return load_platform(args.site)
+    platform = load_platform(args.site)
+    args.loaded_platform = platform  # so that main() can put the command in the audit trail
+    return platform
 
 
 def cmd_check(args) -> int:
@@ -228,6 +230,136 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_course_archive(args) -> int:
+    from classhub.coursework.archive import archive
+
+    manifest = archive(_platform(args), args.course, args.output)
+    for name, path in manifest["files"].items():
+        print(f"{name}: {path}")
+    print(f"homes deleted: {', '.join(manifest['homes_deleted']) or 'none'}; kept (enrolled "
+          f"elsewhere): {', '.join(manifest['homes_kept_other_course']) or 'none'}")
+    return 0
+
+
+def cmd_tls_init(args) -> int:
+    from classhub import tls
+
+    platform = _platform(args)
+    made = tls.init(StateDir(platform.site.state_dir).ensure(), platform.site.name,
+                    args.hostname)
+    print(f"certificate: {made.certificate}\nkey: {made.key} (0600)\nthe room's CA: {made.ca} "
+          "(install it in the room's browsers or trust store)")
+    if not platform.site.tls.enabled:
+        print("then set tls.enabled: true and an https:// hub.bind_url in the site config")
+    return 0
+
+
+ROTATABLE = {
+    "cookie_secret": "signs login cookies: everyone logs in again",
+    "proxy_token": "between the hub and the proxy",
+    "api_token": "classhub's own service token (the CLI, scripts using `classhub api-token`)",
+}
+
+
+def cmd_secrets_rotate(args) -> int:
+    import secrets as random
+
+    from classhub import processes
+    from classhub.state import write_private
+
+    platform = _platform(args)
+    state = StateDir(platform.site.state_dir)
+    names = args.names or sorted(ROTATABLE)
+    unknown = sorted(set(names) - set(ROTATABLE))
+    if unknown:
+        raise ClasshubError(f"cannot rotate {', '.join(unknown)}",
+                            "rotatable: " + ", ".join(f"{k} ({v})" for k, v in ROTATABLE.items())
+                            + "; the audit key and pseudonym keys are kept on purpose (old "
+                            "entries must still verify, pseudonyms stay stable)")
+    if processes.hub(state).running() or processes.proxy(state).running():
+        raise ClasshubError("the platform is running", "`classhub down`, rotate, `classhub up`")
+    for name in names:
+        nbytes = 32
+        write_private(state.secrets / name, random.token_hex(nbytes) + "\n")
+        print(f"{name}: rotated ({ROTATABLE[name]})")
+    return 0
+
+
+def cmd_backup(args) -> int:
+    from pathlib import Path
+
+    from classhub.audit import record, whoami
+    from classhub.backup import backup
+
+    platform = _platform(args)
+    state = StateDir(platform.site.state_dir)
+    output = Path(args.output) if args.output else state.root / "backups"
+    archive = backup(state, platform.site.name, output, keep=args.keep)
+    record(state.root, whoami(), "backup.written", archive=str(archive))
+    print(f"backup written: {archive} ({archive.stat().st_size / 2**20:.1f} MiB, 0600)")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from pathlib import Path
+
+    from classhub import processes
+    from classhub.audit import record, whoami
+    from classhub.backup import restore
+
+    platform = _platform(args)
+    state = StateDir(platform.site.state_dir)
+    aside = restore(state, Path(args.archive), processes.hub(state).running())
+    record(state.root, whoami(), "backup.restored", archive=str(args.archive),
+           previous=str(aside) if aside else "")
+    print(f"restored {args.archive} into {state.root}")
+    if aside:
+        print(f"the previous state directory is kept in {aside}")
+    print("start the platform: classhub up")
+    return 0
+
+
+def cmd_audit_verify(args) -> int:
+    from classhub.audit import AuditLog
+
+    log = AuditLog(StateDir(_platform(args).site.state_dir))
+    count, problems = log.verify()
+    for problem in problems:
+        print(f"{log.path}: {problem}")
+    print(f"{count} entries; " + ("the chain is intact and ends at its anchor" if not problems
+                                  else f"{len(problems)} problem(s)"))
+    return 1 if problems else 0
+
+
+def cmd_audit_show(args) -> int:
+    import datetime as dt
+
+    from classhub.audit import AuditLog
+
+    def moment(text):
+        if not text:
+            return None
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ClasshubError(f"not a date or time: {text!r}", "e.g. 2026-11-28 or "
+                                "2026-11-28T14:00") from None
+        return when if when.tzinfo else when.astimezone()
+
+    log = AuditLog(StateDir(_platform(args).site.state_dir))
+    for entry in log.entries(user=args.user, course=args.course, since=moment(args.since),
+                             until=moment(args.until), action=args.action):
+        if args.json:
+            print(json.dumps(entry, ensure_ascii=False))
+            continue
+        where = f" [{entry['course']}]" if entry.get("course") else ""
+        target = f" -> {entry['target']}" if entry.get("target") else ""
+        details = json.dumps(entry.get("details") or {}, ensure_ascii=False)
+        print(f"{entry['time']} #{entry['seq']} {entry['actor'] or '-'} {entry['action']}"
+              f"{where}{target} {details}")
+    return 0
+
+
 def cmd_docs(args) -> int:
     from classhub.docs import config_reference
 
@@ -298,6 +430,43 @@ def parser() -> argparse.ArgumentParser:
                                 ("--notebook-timeout", 600, "seconds per notebook")):
         p.add_argument(flag, default=default, help=f"with --course-dir: {text}",
                        type=type(default) if default is not None else int)
+    course_verbs = verb("course", None, "a course as a whole").add_subparsers(
+        dest="course_verb", required=True, metavar="VERB")
+    p = verb("archive", cmd_course_archive, "export grades and keep all submissions in an "
+             "archive, then delete student homes as the course's retention says", course_verbs)
+    p.add_argument("course")
+    p.add_argument("--output", "-o", required=True, help="folder for the archive")
+    tls_verbs = verb("tls", None, "HTTPS for the room").add_subparsers(
+        dest="tls_verb", required=True, metavar="VERB")
+    p = verb("init", cmd_tls_init, "make the room's CA (once) and a server certificate for "
+             "these names", tls_verbs)
+    p.add_argument("--hostname", action="append", required=True,
+                   help="DNS name or IP address people use (repeatable)")
+    secret_verbs = verb("secrets", None, "the platform's generated secrets").add_subparsers(
+        dest="secrets_verb", required=True, metavar="VERB")
+    p = verb("rotate", cmd_secrets_rotate, "replace generated secrets (platform down)",
+             secret_verbs)
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help=f"among {', '.join(sorted(ROTATABLE))} (default: all)")
+    p = verb("backup", cmd_backup, "back up the hub database, accounts, gradebooks, exchange, "
+             "homes, rosters, secrets and audit trail to one file (SQLite online backup)")
+    p.add_argument("--output", "-o", help="folder for the backup (default: <state>/backups; "
+                   "put it on another disk)")
+    p.add_argument("--keep", type=int, help="keep only the N newest backups there")
+    p = verb("restore", cmd_restore, "restore a backup into the state directory (the hub "
+             "must be down; the current state is put aside, not deleted)")
+    p.add_argument("archive")
+    audit = verb("audit", None, "the audit trail: who did what, when").add_subparsers(
+        dest="audit_verb", required=True, metavar="VERB")
+    verb("verify", cmd_audit_verify, "check that no entry was edited, removed, reordered or "
+         "cut from the end (exit 1 if one was)", audit)
+    p = verb("show", cmd_audit_show, "print entries, filtered", audit)
+    p.add_argument("--user", help="entries by or about this person")
+    p.add_argument("--course")
+    p.add_argument("--action", help="entries whose action starts with this (e.g. login)")
+    p.add_argument("--since", help="ISO date or time")
+    p.add_argument("--until", help="ISO date or time")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
     p = verb("export", cmd_export, "grades as CSV: per question, totals, Moodle import, and a "
              "pseudonymised variant")
     p.add_argument("course", nargs="?")
@@ -328,15 +497,39 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+UNAUDITED = {"check", "status", "docs"}  # read-only and harmless
+
+
+def _audit(args, rc: int) -> None:
+    platform = getattr(args, "loaded_platform", None)
+    if platform is None or args.verb in UNAUDITED:
+        return
+    from classhub.audit import record, whoami
+
+    words = [args.verb] + [getattr(args, f"{args.verb}_verb", None) or ""]
+    details = {k: v for k, v in vars(args).items()
+               if k not in {"func", "loaded_platform", "site", "verb", f"{args.verb}_verb"}
+               and v not in (None, False, [], "")}
+    record(platform.site.state_dir, whoami(), "cli." + ".".join(w for w in words if w),
+           course=str(details.pop("course", "") or ""), rc=rc,
+           **{k: v if isinstance(v, (str, int, float, bool, list)) else str(v)
+              for k, v in details.items()})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    rc = 2
     try:
-        return args.func(args)
+        rc = args.func(args)
+        return rc
     except ClasshubError as exc:
         print(f"classhub: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 130
+        rc = 130
+        return rc
+    finally:
+        _audit(args, rc)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,17 @@ from classhub.roster import Changes, Member, Roster, merge, read_export
 from classhub.state import StateDir, write_private
 
 
+def from_identity_provider(platform: Platform, course: str) -> bool:
+    """Whether the course's enrolment comes from the identity provider's groups."""
+    return platform.site.auth.kind == "oidc" and platform.courses[course].identity_groups.any()
+
+
 def wanted_groups(platform: Platform, state: StateDir) -> dict[str, list[str]]:
+    """Hub groups of the roster-enrolled courses (provider-enrolled ones are set at login)."""
     groups = {}
     for course in sorted(platform.courses):
+        if from_identity_provider(platform, course):
+            continue
         roster = Roster(state.rosters, course)
         groups[STUDENT_GROUP.format(course=course)] = roster.students()
         groups[INSTRUCTOR_GROUP.format(course=course)] = roster.instructors()
@@ -62,20 +70,32 @@ class Enrolment:
         roster.save(members)
         accounts = AccountStore(self.state.accounts_db)
         passwords = {}
-        for username in members:
+        for username in members if self.platform.site.auth.kind != "oidc" else []:
             password = accounts.create(username)
             if password is not None:
                 passwords[username] = password
         handout = self._handout(course, passwords)
         return handout, self.sync_hub()
 
+    def _writable(self, course: str) -> None:
+        self._roster(course)
+        if from_identity_provider(self.platform, course):
+            groups = self.platform.courses[course].identity_groups
+            raise ClasshubError(
+                f"enrolment in {course} comes from the identity provider's groups "
+                f"(students: {', '.join(groups.students) or '-'}; instructors: "
+                f"{', '.join(groups.instructors) or '-'})",
+                "change membership there; it applies at each person's next login")
+
     def add(self, course: str, member: Member):
+        self._writable(course)
         with self.state.lock():
             members = self._roster(course).members()
             members[member.username] = member
             return self._apply(course, members)
 
     def remove(self, course: str, username: str):
+        self._writable(course)
         with self.state.lock():
             members = self._roster(course).members()
             if username not in members:
@@ -86,6 +106,7 @@ class Enrolment:
         return result
 
     def import_file(self, course: str, path, remove_missing: bool = False):
+        self._writable(course)
         incoming = read_export(path)
         with self.state.lock():
             members, changes = merge(self._roster(course).members(), incoming, remove_missing)

@@ -19,16 +19,22 @@ def service_token(state: StateDir) -> str:
 
 
 class HubAPI:
-    def __init__(self, base_url: str, token: str, timeout: float = 30):
+    def __init__(self, base_url: str, token: str, timeout: float = 30,
+                 verify: str | bool = True):
         self.base = base_url.rstrip("/") + "/hub/api"
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {token}"
+        self.session.verify = verify
         self.timeout = timeout
 
     @classmethod
     def for_platform(cls, platform: Platform) -> HubAPI:
+        from classhub import tls
+
         state = StateDir(platform.site.state_dir)
-        return cls(platform.site.hub.bind_url, service_token(state))
+        files = tls.files(platform.site, state) if platform.site.tls.enabled else None
+        verify = str(files.ca) if files and files.ca else True
+        return cls(platform.site.hub.bind_url, service_token(state), verify=verify)
 
     def request(self, method: str, path: str, ok=(200, 201, 202, 204), **kwargs):
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import requests
 from docker.errors import DockerException, NotFound
 
 from classhub import engine as engines
-from classhub import processes
+from classhub import firewall, processes, tls
 from classhub.accounts import AccountStore
 from classhub.config.model import Platform
 from classhub.coursework.lifecycle import write_course_config
@@ -54,6 +55,8 @@ def _ensure_admin_accounts(platform: Platform, state: StateDir) -> dict[str, str
 
 def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -> None:
     url = platform.site.hub.bind_url + "/hub/health"
+    files = tls.files(platform.site, state)
+    verify = str(files.ca) if files and files.ca else True
     hub = processes.hub(state)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -64,7 +67,7 @@ def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -
                 "fix what the log says, then `classhub up` again",
             )
         try:
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, timeout=2, verify=verify).status_code == 200:
                 return
         except requests.ConnectionError:
             pass
@@ -76,6 +79,10 @@ def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -
 def up(platform: Platform) -> Started:
     """Start the proxy and the hub (each only if not running) and wait until the hub answers."""
     site = platform.site
+    if site.cleartext_exposed():
+        print(f"classhub: WARNING: {site.hub.bind_url} is reachable from the network without "
+              "TLS: passwords and notebooks would cross it in clear. Set tls.enabled (see "
+              "`classhub tls init`), or bind to 127.0.0.1.", file=sys.stderr)
     state = StateDir(site.state_dir).ensure()
     engine = engines.client()
     missing = _missing_images(engine, platform)
@@ -83,16 +90,22 @@ def up(platform: Platform) -> Started:
         raise ClasshubError(f"course image(s) not built: {', '.join(missing)}",
                             "run `classhub images build` first")
     gateway = engines.ensure_student_network(engine, site)
+    if site.network.host_firewall:
+        firewall.apply(site, engine.networks.get(engines.network_name(site)), gateway)
     admins = _ensure_admin_accounts(platform, state)
 
     proxy = processes.proxy(state)
     if not proxy.running():
         bind = urlparse(site.hub.bind_url)
         hub_api = f"http://{gateway}:{site.hub.api_port}"
+        certificate = tls.files(site, state)
+        https = ["--ssl-cert", str(certificate.certificate), "--ssl-key",
+                 str(certificate.key)] if certificate else []
         proxy.start(
             [
                 processes.proxy_command(),
-                "--ip", bind.hostname, "--port", str(bind.port or 80),
+                "--ip", bind.hostname, "--port", str(bind.port or (443 if https else 80)),
+                *https,
                 "--api-ip", "127.0.0.1", "--api-port", str(site.hub.proxy_api_port),
                 "--default-target", hub_api, "--error-target", f"{hub_api}/hub/error",
                 "--log-level", "warn",
@@ -146,6 +159,8 @@ def down(platform: Platform) -> list[str]:
         engines.remove_student_network(engine, site)
     except DockerException as exc:
         done.append(f"network kept: {exc}")
+    if site.network.host_firewall and firewall.remove(site):
+        done.append("host firewall chain removed")
     return done
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlparse
 
 from pydantic import (
     BaseModel,
@@ -123,15 +124,43 @@ class Hub(Strict):
         return value.rstrip("/")
 
 
+class Oidc(Strict):
+    """The institution's OpenID Connect identity provider (`auth.kind: oidc`)."""
+
+    issuer: str = Field(description="Issuer URL; its `/.well-known/openid-configuration` gives "
+                                    "the endpoints.")
+    client_id: str = Field(min_length=1, description="This hub's client id at the provider.")
+    client_secret: SecretStr | None = Field(
+        None, description="The client secret; left out, it is read from "
+                          "`<state>/secrets/oidc_client_secret` (0600).")
+    scopes: list[str] = Field(["openid", "profile", "email"],
+                              description="Scopes asked for; add the one that releases groups "
+                                          "if the provider needs it.")
+    username_claim: str = Field("preferred_username",
+                                description="Claim that becomes the hub username.")
+    groups_claim: str = Field("groups", description="Claim listing the person's groups.")
+    ca_file: Path | None = Field(None, description="CA bundle for the provider's HTTPS, if it "
+                                                   "is not in the system's trust store.")
+
+    @field_validator("issuer")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s]+$", value):
+            raise ValueError(f"{value!r} is not a URL")
+        return value.rstrip("/")
+
+
 class Auth(Strict):
     """How people log in."""
 
-    kind: Literal["local", "shared-password"] = Field(
+    kind: Literal["local", "shared-password", "oidc"] = Field(
         "local",
         description="`local`: each person has their own hashed password, generated at "
-        "enrolment. `shared-password`: anyone who knows one password logs in as any name; "
-        "for a workshop only.",
+        "enrolment. `oidc`: the institution's identity provider (see `oidc`); courses may take "
+        "their students and instructors from its groups. `shared-password`: anyone who knows "
+        "one password logs in as any name; for a workshop only.",
     )
+    oidc: Oidc | None = Field(None, description="With `kind: oidc`.")
     shared_password: SecretStr | None = Field(
         None, description="The workshop password (with `kind: shared-password`, at least 8 chars)."
     )
@@ -151,6 +180,12 @@ class Auth(Strict):
             if not USERNAME.match(name):
                 raise ValueError(f"{name!r} is not a valid username")
         return value
+
+    @model_validator(mode="after")
+    def _oidc_pairs_with_kind(self) -> Auth:
+        if (self.kind == "oidc") != (self.oidc is not None):
+            raise ValueError("auth.oidc is given exactly when kind is oidc")
+        return self
 
     @model_validator(mode="after")
     def _shared_password_pairs_with_kind(self) -> Auth:
@@ -190,6 +225,12 @@ class Network(Strict):
 
     internal: bool = Field(
         True, description="No route out of the network: students have no internet egress."
+    )
+    host_firewall: bool = Field(
+        True, description="An iptables chain lets student containers reach only the hub's API "
+                          "and the grading service on this host (an internal network still "
+                          "reaches the host). Turn off only where the host's own firewall "
+                          "does exactly that.",
     )
 
 
@@ -245,6 +286,9 @@ class Dataset(Strict):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
     path: Path = Field(description="Folder on the host, relative to the course folder.")
+    classification: Literal["open", "pseudonymised"] = Field(
+        description="`open`: public data (e.g. shipped in a package). `pseudonymised`: patient "
+                    "data with direct identifiers removed. Identifying data has no place here.")
 
     @field_validator("path")
     @classmethod
@@ -255,6 +299,25 @@ class Dataset(Strict):
             if not value.is_dir():
                 raise ValueError(f"no folder {value}")
         return value
+
+
+class Retention(Strict):
+    """What `classhub course archive` does once the course's work is archived."""
+
+    delete_homes_on_archive: bool = Field(
+        True, description="Delete the homes of the course's students who are in no other "
+                          "course (their work is in the archive).")
+
+
+class IdentityGroups(Strict):
+    """Groups of the identity provider whose members are enrolled (with `auth.kind: oidc`)."""
+
+    students: list[str] = Field(default_factory=list, description="Their members are students.")
+    instructors: list[str] = Field(default_factory=list,
+                                   description="Their members are instructors.")
+
+    def any(self) -> bool:
+        return bool(self.students or self.instructors)
 
 
 class Course(Strict):
@@ -269,6 +332,11 @@ class Course(Strict):
     datasets: list[Dataset] = Field(default_factory=list)
     assignments: list[Assignment] = Field(default_factory=list)
     late_penalty: LatePenalty = Field(default_factory=LatePenalty)
+    retention: Retention = Field(default_factory=Retention)
+    identity_groups: IdentityGroups = Field(
+        default_factory=IdentityGroups,
+        description="With `auth.kind: oidc`: enrolment comes from these provider groups, mapped "
+                    "at each login; the roster verbs then refuse for this course.")
 
     @field_validator("assignments", "datasets")
     @classmethod
@@ -288,6 +356,24 @@ class Course(Strict):
         if images_dir is not None and not (Path(images_dir) / value / "Dockerfile").is_file():
             raise ValueError(f"no course image {value!r}: {images_dir}/{value}/Dockerfile is missing")
         return value
+
+
+class Tls(Strict):
+    """HTTPS, served by the proxy. Off in the embedded local mode (loopback only)."""
+
+    enabled: bool = Field(False, description="Serve HTTPS (then `hub.bind_url` is `https://`).")
+    certificate: Path | None = Field(
+        None, description="PEM certificate chain; with `key`. Without both, the certificate "
+                          "`classhub tls init` made for the room is used.")
+    key: Path | None = Field(None, description="PEM private key of `certificate`.")
+    hsts_max_age_s: int = Field(
+        31536000, ge=0, description="Strict-Transport-Security max-age sent with HTTPS pages.")
+
+    @model_validator(mode="after")
+    def _pair(self):
+        if (self.certificate is None) != (self.key is None):
+            raise ValueError("give both tls.certificate and tls.key, or neither")
+        return self
 
 
 class Site(Strict):
@@ -311,6 +397,20 @@ class Site(Strict):
     gpu: Gpu = Field(default_factory=Gpu)
     images: Images = Field(default_factory=Images)
     network: Network = Field(default_factory=Network)
+    tls: Tls = Field(default_factory=Tls)
+
+    @model_validator(mode="after")
+    def _https_with_tls(self):
+        https = self.hub.bind_url.startswith("https://")
+        if https != self.tls.enabled:
+            raise ValueError("hub.bind_url is https:// exactly when tls.enabled is true "
+                             f"(bind_url {self.hub.bind_url}, tls.enabled {self.tls.enabled})")
+        return self
+
+    def cleartext_exposed(self) -> bool:
+        """Plain HTTP on an address other than loopback: passwords cross the network in clear."""
+        host = urlparse(self.hub.bind_url).hostname or ""
+        return not self.tls.enabled and host not in {"127.0.0.1", "localhost", "::1"}
 
 
 class CourseProfile(Strict):
@@ -326,6 +426,7 @@ class CourseProfile(Strict):
     shm_size: str
     gpu_policy: str
     datasets: dict[str, str] = {}  # name -> host folder, mounted read-only
+    dataset_classes: dict[str, str] = {}  # name -> open | pseudonymised
 
 
 def image_tag(image: str) -> str:
@@ -358,6 +459,7 @@ class Platform(BaseModel):
             shm_size=limits.shm_size,
             gpu_policy=(course.gpu or self.site.gpu).policy,
             datasets={d.name: str(d.path) for d in course.datasets},
+            dataset_classes={d.name: d.classification for d in course.datasets},
         )
 
     def profiles(self) -> dict[str, CourseProfile]:

@@ -16,6 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from classhub import audit
 from classhub.config.model import Course, Platform
 from classhub.coursework.layout import DATASETS_IN_CONTAINER, CourseSpace
 from classhub.coursework.steps import run_nbgrader
@@ -139,6 +140,15 @@ def collect(platform: Platform, course_id: str, assignment_id: str) -> Collected
     _assignment(_course(platform, course_id), course_id, assignment_id)
     output = _run(platform, course_id, f"nbgrader collect {assignment_id} --update")
     rejected = re.findall(r"Rejected submission .+ of (\S+): (.+)$", output, re.M)
+    space = CourseSpace.of(platform, course_id)
+    for stamp in sorted((space.gradebook_dir / "submitted").glob(f"*/{assignment_id}/"
+                                                                   "timestamp.txt")):
+        audit.record(platform.site.state_dir, audit.whoami(), "submission.collected",
+                     course=course_id, target=stamp.parent.parent.name,
+                     assignment=assignment_id, submitted_at=stamp.read_text().strip())
+    for student, reason in rejected:
+        audit.record(platform.site.state_dir, audit.whoami(), "submission.rejected",
+                     course=course_id, target=student, assignment=assignment_id, reason=reason)
     return Collected(output, rejected)
 
 
@@ -160,12 +170,20 @@ def grading_job(platform: Platform, course_id: str, assignment_id: str, jobs: in
 
 def autograde(platform: Platform, course_id: str, assignment_id: str, jobs: int | None = None,
               force: bool = False, students: list[str] | None = None,
-              progress: Progress | None = None) -> RunReport:
+              progress: Progress | None = None, actor: str | None = None) -> RunReport:
     """Every collected submission, each in its own sandbox (grading/), scores in the gradebook.
-    The gradebook's due dates and students are synced from the course and roster first."""
+    The gradebook's due dates and students are synced from the course and roster first.
+    Each grade written goes to the audit trail."""
     job = grading_job(platform, course_id, assignment_id, jobs, force, students)
     _run(platform, course_id, "true")
-    return grade(job, progress)
+    report = grade(job, progress)
+    for result in report.results:
+        if result.status != "error":
+            audit.record(platform.site.state_dir, actor or audit.whoami(), "grade.autograde",
+                         course=course_id, target=result.student, assignment=assignment_id,
+                         status=result.status, score=result.score, max_score=result.max_score,
+                         late_penalty=result.late_penalty, run=report.run)
+    return report
 
 
 def feedback(platform: Platform, course_id: str, assignment_id: str) -> str:
@@ -181,5 +199,8 @@ def export(platform: Platform, course_id: str, output_dir: Path) -> dict[str, Pa
     course = _course(platform, course_id)
     space = CourseSpace.of(platform, course_id)
     key = bytes.fromhex(StateDir(platform.site.state_dir).secret(f"pseudonyms-{course_id}"))
-    return export_grades(space.gradebook_dir, course_id, output_dir, course_id,
-                         {a.id: a.title for a in course.assignments}, key)
+    files = export_grades(space.gradebook_dir, course_id, output_dir, course_id,
+                          {a.id: a.title for a in course.assignments}, key)
+    audit.record(platform.site.state_dir, audit.whoami(), "grades.export", course=course_id,
+                 files=sorted(str(p) for p in files.values()))
+    return files

@@ -9,8 +9,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import requests
+
 from classhub.config.model import Platform
 from classhub.engine import network_name
+from classhub.errors import ClasshubError
 from classhub.hub.spawner import GRADER_ACCOUNT, INSTRUCTOR_GROUP, STUDENT_GROUP
 from classhub.hubapi import SERVICE_NAME, TOKEN_SECRET
 from classhub.roster import Roster
@@ -43,9 +46,54 @@ def apply_proxy(c, platform: Platform, state: StateDir) -> None:
     c.JupyterHub.cleanup_proxy = False
 
 
+def discover(oidc) -> dict:
+    """The provider's endpoints, from its discovery document (read when the hub starts)."""
+    url = f"{oidc.issuer}/.well-known/openid-configuration"
+    try:
+        reply = requests.get(url, timeout=10, verify=str(oidc.ca_file) if oidc.ca_file else True)
+        reply.raise_for_status()
+        return reply.json()
+    except (requests.RequestException, ValueError) as error:
+        raise ClasshubError(f"the identity provider does not answer at {url}: {error}",
+                            "check auth.oidc.issuer and that this machine reaches it") from None
+
+
+def apply_oidc(c, platform: Platform, state: StateDir) -> None:
+    from classhub.hub.oidc import NOT_ENROLLED
+
+    oidc = platform.site.auth.oidc
+    endpoints = discover(oidc)
+    c.JupyterHub.authenticator_class = "classhub.hub.oidc.ClasshubOIDCAuthenticator"
+    a = c.ClasshubOIDCAuthenticator
+    a.authorize_url = endpoints["authorization_endpoint"]
+    a.token_url = endpoints["token_endpoint"]
+    a.userdata_url = endpoints["userinfo_endpoint"]
+    a.client_id = oidc.client_id
+    a.client_secret = (oidc.client_secret.get_secret_value() if oidc.client_secret
+                       else state.secret("oidc_client_secret"))
+    a.oauth_callback_url = f"{platform.site.hub.bind_url}/hub/oauth_callback"
+    a.scope = list(oidc.scopes)
+    a.username_claim = oidc.username_claim
+    a.groups_claim = oidc.groups_claim
+    a.login_service = "l'établissement"
+    a.manage_groups = True
+    a.custom_403_message = NOT_ENROLLED
+    a.state_dir = str(state.root)
+    a.course_groups = {course_id: course.identity_groups.model_dump()
+                       for course_id, course in platform.courses.items()
+                       if course.identity_groups.any()}
+    a.roster_courses = {course_id: True for course_id, course in platform.courses.items()
+                        if not course.identity_groups.any()}
+    if oidc.ca_file:
+        a.http_request_kwargs = {"ca_certs": str(oidc.ca_file)}
+
+
 def apply_auth(c, platform: Platform, state: StateDir) -> None:
     auth = platform.site.auth
     c.Authenticator.admin_users = set(auth.admin_users)
+    if auth.kind == "oidc":
+        apply_oidc(c, platform, state)
+        return
     if auth.kind == "shared-password":
         c.JupyterHub.authenticator_class = "shared-password"
         c.SharedPasswordAuthenticator.user_password = auth.shared_password.get_secret_value()
@@ -59,7 +107,10 @@ def apply_auth(c, platform: Platform, state: StateDir) -> None:
 
 
 def apply_groups(c, platform: Platform, state: StateDir) -> None:
-    """Groups as the rosters say at start-up; classhub keeps them in step while the hub runs."""
+    """Groups as the rosters say at start-up; classhub keeps them in step while the hub runs.
+    With OIDC the authenticator sets each person's groups at login (rosters included)."""
+    if platform.site.auth.kind == "oidc":
+        return
     groups = {}
     for course in sorted(platform.courses):
         roster = Roster(state.rosters, course)
@@ -170,6 +221,20 @@ def apply_services(c, platform: Platform, state: StateDir, gateway: str) -> None
     c.JupyterHub.load_roles = roles
 
 
+def apply_web(c, platform: Platform, state: StateDir) -> None:
+    """Logins, refused logins and state-changing requests go to the audit trail; with TLS,
+    cookies are Secure and pages carry HSTS."""
+    from classhub.hub.audit_hooks import make_log_function
+
+    settings = {"log_function": make_log_function(str(state.root))}
+    tls = platform.site.tls
+    if tls.enabled:
+        c.JupyterHub.cookie_options = {"secure": True}
+        settings["headers"] = {"Strict-Transport-Security":
+                               f"max-age={tls.hsts_max_age_s}; includeSubDomains"}
+    c.JupyterHub.tornado_settings = settings
+
+
 def apply_pages(c) -> None:
     c.JupyterHub.template_paths = [str(TEMPLATES)]
 
@@ -184,4 +249,5 @@ def apply_all(c, platform: Platform, gateway: str) -> None:
     apply_spawner(c, platform, state, gateway)
     apply_limits(c, platform)
     apply_services(c, platform, state, gateway)
+    apply_web(c, platform, state)
     apply_pages(c)

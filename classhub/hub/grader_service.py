@@ -44,7 +44,7 @@ class Autograde(HubAuthenticated, web.RequestHandler):
         self.set_header("Content-Type", "application/json")
         try:
             report = await ioloop.IOLoop.current().run_in_executor(
-                None, self._grade, course, assignment, student)
+                None, self._grade, course, assignment, student, user["name"])
         except ClasshubError as error:
             self.finish(json.dumps({"success": False, "error": str(error)}))
             return
@@ -54,12 +54,12 @@ class Autograde(HubAuthenticated, web.RequestHandler):
             "success": ok, "log": summary(report),
             "error": "" if ok else "; ".join(result.notes if result else ["not graded"])}))
 
-    def _grade(self, course: str, assignment: str, student: str):
+    def _grade(self, course: str, assignment: str, student: str, caller: str):
         from classhub.coursework.lifecycle import autograde
 
         platform = load_platform(self.site)
         return autograde(platform, course, assignment, jobs=1, force=True, students=[student],
-                         progress=Progress(1, stream=sys.stderr))
+                         progress=Progress(1, stream=sys.stderr), actor=caller)
 
 
 def make_app() -> web.Application:

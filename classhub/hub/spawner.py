@@ -15,6 +15,7 @@ from dockerspawner import DockerSpawner
 from tornado import web
 from traitlets import Dict, List, Unicode, default
 
+from classhub.audit import record
 from classhub.config.model import USERNAME, CourseProfile
 from classhub.coursework.layout import DATASETS_IN_CONTAINER, CourseSpace
 from classhub.engine import INSTANCE_LABEL
@@ -167,4 +168,13 @@ class CourseSpawner(DockerSpawner):
         profile = self._chosen_profile()
         self._apply(profile)
         self.log.info("Starting %s for course %s from %s", self.user.name, profile.id, profile.image)
-        return await super().start()
+        started = await super().start()
+        record(self.state_dir, self.user.name, "server.start", course=profile.id,
+               image=profile.image, datasets=dict(sorted(profile.dataset_classes.items())),
+               mem_limit=profile.mem_limit, gpu=profile.gpu_policy)
+        return started
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        course = (self.user_options or {}).get("course", "")
+        record(self.state_dir, self.user.name, "server.stop", course=course)

@@ -11,11 +11,13 @@ import csv
 import json
 import secrets
 import socket
+import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import docker
 import pytest
@@ -23,7 +25,7 @@ import requests
 import websocket
 import yaml
 
-from classhub import processes
+from classhub import firewall, processes
 from classhub.config import load_platform
 from classhub.engine import INSTANCE_LABEL
 from classhub.enrolment import Enrolment, Member
@@ -48,12 +50,18 @@ def _add_second_course(folder: Path) -> None:
 
 
 def _remove_stale_test_networks() -> None:
-    """Networks left by an interrupted earlier run use up Docker's address pools."""
+    """Networks left by an interrupted earlier run use up Docker's address pools; their
+    firewall chains go with them."""
     engine = docker.from_env()
     for network in engine.networks.list(filters={"label": INSTANCE_LABEL}):
         network.reload()
         if network.name.startswith(("cht", "bench")) and not network.attrs.get("Containers"):
             network.remove()
+    listing = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout
+    for line in listing.splitlines():
+        parts = line.split()
+        if parts[:1] == ["-N"] and parts[1].startswith(("CLASSHUB-cht", "CLASSHUB-bench")):
+            firewall.remove(SimpleNamespace(name=parts[1].removeprefix("CLASSHUB-")))
 
 
 @pytest.fixture(scope="session")
@@ -180,12 +188,13 @@ def run_in_kernel(base_url: str, username: str, token: str, code: str, timeout_s
     return "".join(out)
 
 
-def start_hub(folder: Path, **hub_settings) -> RunningHub:
+def start_hub(folder: Path, auth: dict | None = None, **hub_settings) -> RunningHub:
     site = write_site(
         folder,
         name=f"cht{secrets.token_hex(3)}",
         hub={"bind_url": f"http://127.0.0.1:{free_port()}", "api_port": free_port(),
              "proxy_api_port": free_port(), "grader_port": free_port(), **hub_settings},
+        **({"auth": auth} if auth else {}),
     )
     _add_second_course(folder)
     platform = load_platform(site)

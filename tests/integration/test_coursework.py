@@ -70,7 +70,7 @@ def _write_mini_course(folder):
     (course / "course.yml").write_text(yaml.safe_dump({
         "title": "Mini cours", "image": "lab", "resources": {"mem_limit": "1G"},
         "late_penalty": {"policy": "per-day", "points_per_day": 1},
-        "datasets": [{"name": "essai", "path": "data"}],
+        "datasets": [{"name": "essai", "path": "data", "classification": "open"}],
         "assignments": [{"id": "devoir-1", "title": "Devoir 1 : carrés", "due": due,
                          "cell_timeout_s": 60}],
     }))

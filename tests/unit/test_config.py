@@ -200,7 +200,7 @@ def test_late_penalty_points_go_with_the_per_day_policy(site_file):
 
 
 def test_a_dataset_folder_must_exist_and_resolves_against_the_course(site_file):
-    course = _with_course(site_file, datasets=[{"name": "essai", "path": "data"}])
+    course = _with_course(site_file, datasets=[{"name": "essai", "path": "data", "classification": "open"}])
     (problem,) = _problems(site_file)
     assert problem.startswith(f"{course}: datasets.0.path: no folder ")
     (course.parent / "data").mkdir()
