@@ -22,7 +22,7 @@ from classhub.state import StateDir, write_private
 
 def from_identity_provider(platform: Platform, course: str) -> bool:
     """Whether the course's enrolment comes from the identity provider's groups."""
-    return platform.site.auth.kind == "oidc" and platform.courses[course].identity_groups.any()
+    return platform.site.auth.external and platform.courses[course].identity_groups.any()
 
 
 def wanted_groups(platform: Platform, state: StateDir) -> dict[str, list[str]]:
@@ -70,7 +70,7 @@ class Enrolment:
         roster.save(members)
         accounts = AccountStore(self.state.accounts_db)
         passwords = {}
-        for username in members if self.platform.site.auth.kind != "oidc" else []:
+        for username in members if not self.platform.site.auth.external else []:
             password = accounts.create(username)
             if password is not None:
                 passwords[username] = password

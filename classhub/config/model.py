@@ -150,17 +150,38 @@ class Oidc(Strict):
         return value.rstrip("/")
 
 
+class Ldap(Strict):
+    """The hospital's directory (`auth.kind: ldap`): it checks passwords and group membership."""
+
+    server_address: str = Field(description="Host name or address of the LDAP server.")
+    server_port: int | None = Field(None, ge=1, le=65535,
+                                    description="Default: 389, or 636 with `on_connect`.")
+    tls_strategy: Literal["before_bind", "on_connect", "insecure"] = Field(
+        "before_bind", description="`before_bind`: StartTLS; `on_connect`: LDAPS; `insecure`: "
+                                   "plain LDAP (passwords in clear: a loopback test only).")
+    bind_dn_template: list[str] = Field(
+        min_length=1, description="Where a username's entry is, e.g. "
+                                  "`uid={username},ou=people,dc=chu,dc=example`.")
+    group_search_filter: str = Field(
+        "(|(member={userdn})(uniqueMember={userdn})(memberUid={uid}))",
+        description="How membership of a group DN is tested.")
+    username_pattern: str = Field(r"^[a-z][a-z0-9._-]{0,31}$",
+                                  description="Logins must match this (no LDAP injection).")
+
+
 class Auth(Strict):
     """How people log in."""
 
-    kind: Literal["local", "shared-password", "oidc"] = Field(
+    kind: Literal["local", "shared-password", "oidc", "ldap"] = Field(
         "local",
         description="`local`: each person has their own hashed password, generated at "
         "enrolment. `oidc`: the institution's identity provider (see `oidc`); courses may take "
-        "their students and instructors from its groups. `shared-password`: anyone who knows "
+        "their students and instructors from its groups. `ldap`: the hospital's directory (see "
+        "`ldap`), same enrolment by groups (group DNs). `shared-password`: anyone who knows "
         "one password logs in as any name; for a workshop only.",
     )
     oidc: Oidc | None = Field(None, description="With `kind: oidc`.")
+    ldap: Ldap | None = Field(None, description="With `kind: ldap`.")
     shared_password: SecretStr | None = Field(
         None, description="The workshop password (with `kind: shared-password`, at least 8 chars)."
     )
@@ -185,7 +206,14 @@ class Auth(Strict):
     def _oidc_pairs_with_kind(self) -> Auth:
         if (self.kind == "oidc") != (self.oidc is not None):
             raise ValueError("auth.oidc is given exactly when kind is oidc")
+        if (self.kind == "ldap") != (self.ldap is not None):
+            raise ValueError("auth.ldap is given exactly when kind is ldap")
         return self
+
+    @property
+    def external(self) -> bool:
+        """People's identity and groups come from the institution (OIDC or LDAP)."""
+        return self.kind in ("oidc", "ldap")
 
     @model_validator(mode="after")
     def _shared_password_pairs_with_kind(self) -> Auth:
@@ -335,8 +363,9 @@ class Course(Strict):
     retention: Retention = Field(default_factory=Retention)
     identity_groups: IdentityGroups = Field(
         default_factory=IdentityGroups,
-        description="With `auth.kind: oidc`: enrolment comes from these provider groups, mapped "
-                    "at each login; the roster verbs then refuse for this course.")
+        description="With `auth.kind: oidc` or `ldap`: enrolment comes from these groups (OIDC "
+                    "group names, LDAP group DNs), mapped at each login; the roster verbs then "
+                    "refuse for this course.")
 
     @field_validator("assignments", "datasets")
     @classmethod

@@ -59,11 +59,11 @@ def discover(oidc) -> dict:
 
 
 def apply_oidc(c, platform: Platform, state: StateDir) -> None:
-    from classhub.hub.oidc import NOT_ENROLLED
+    from classhub.hub.identity import NOT_ENROLLED
 
     oidc = platform.site.auth.oidc
     endpoints = discover(oidc)
-    c.JupyterHub.authenticator_class = "classhub.hub.oidc.ClasshubOIDCAuthenticator"
+    c.JupyterHub.authenticator_class = "classhub.hub.identity.ClasshubOIDCAuthenticator"
     a = c.ClasshubOIDCAuthenticator
     a.authorize_url = endpoints["authorization_endpoint"]
     a.token_url = endpoints["token_endpoint"]
@@ -78,14 +78,35 @@ def apply_oidc(c, platform: Platform, state: StateDir) -> None:
     a.login_service = "l'établissement"
     a.manage_groups = True
     a.custom_403_message = NOT_ENROLLED
+    _course_groups(a, platform, state)
+    if oidc.ca_file:
+        a.http_request_kwargs = {"ca_certs": str(oidc.ca_file)}
+
+
+def _course_groups(a, platform: Platform, state: StateDir) -> None:
     a.state_dir = str(state.root)
     a.course_groups = {course_id: course.identity_groups.model_dump()
                        for course_id, course in platform.courses.items()
                        if course.identity_groups.any()}
     a.roster_courses = {course_id: True for course_id, course in platform.courses.items()
                         if not course.identity_groups.any()}
-    if oidc.ca_file:
-        a.http_request_kwargs = {"ca_certs": str(oidc.ca_file)}
+
+
+def apply_ldap(c, platform: Platform, state: StateDir) -> None:
+    ldap = platform.site.auth.ldap
+    c.JupyterHub.authenticator_class = "classhub.hub.identity.ClasshubLDAPAuthenticator"
+    a = c.ClasshubLDAPAuthenticator
+    a.server_address = ldap.server_address
+    if ldap.server_port:
+        a.server_port = ldap.server_port
+    a.tls_strategy = ldap.tls_strategy
+    a.bind_dn_template = list(ldap.bind_dn_template)
+    a.valid_username_regex = ldap.username_pattern
+    a.group_search_filter = ldap.group_search_filter
+    _course_groups(a, platform, state)
+    groups = sorted({g for course in platform.courses.values()
+                     for g in course.identity_groups.students + course.identity_groups.instructors})
+    a.allowed_groups = groups  # ldapauthenticator then reports membership of each
 
 
 def apply_auth(c, platform: Platform, state: StateDir) -> None:
@@ -93,6 +114,9 @@ def apply_auth(c, platform: Platform, state: StateDir) -> None:
     c.Authenticator.admin_users = set(auth.admin_users)
     if auth.kind == "oidc":
         apply_oidc(c, platform, state)
+        return
+    if auth.kind == "ldap":
+        apply_ldap(c, platform, state)
         return
     if auth.kind == "shared-password":
         c.JupyterHub.authenticator_class = "shared-password"
@@ -109,7 +133,7 @@ def apply_auth(c, platform: Platform, state: StateDir) -> None:
 def apply_groups(c, platform: Platform, state: StateDir) -> None:
     """Groups as the rosters say at start-up; classhub keeps them in step while the hub runs.
     With OIDC the authenticator sets each person's groups at login (rosters included)."""
-    if platform.site.auth.kind == "oidc":
+    if platform.site.auth.external:
         return
     groups = {}
     for course in sorted(platform.courses):

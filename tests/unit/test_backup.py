@@ -1,4 +1,4 @@
-"""Backups: consistent SQLite copies, a checked manifest, a restore that puts the old state by."""
+"""Backups: consistent SQLite copies, a checked manifest, the old state put aside on restore."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import yaml
 from classhub.config import load_platform
 from classhub.enrolment import Enrolment, Member, wanted_groups
 from classhub.errors import ClasshubError, ConfigError
-from classhub.hub.oidc import ClasshubOIDCAuthenticator
+from classhub.hub.identity import ClasshubOIDCAuthenticator
 from classhub.roster import Roster
 from classhub.state import StateDir
 
