@@ -279,9 +279,24 @@ def cmd_secrets_rotate(args) -> int:
     if processes.hub(state).running() or processes.proxy(state).running():
         raise ClasshubError("the platform is running", "`classhub down`, rotate, `classhub up`")
     for name in names:
-        nbytes = 32
-        write_private(state.secrets / name, random.token_hex(nbytes) + "\n")
+        write_private(state.secrets / name, random.token_hex(32) + "\n")
         print(f"{name}: rotated ({ROTATABLE[name]})")
+    if "api_token" in names and state.hub_db.exists():
+        # The hub adds a service's configured token at start but keeps the ones it had: the
+        # old token is revoked here, in the hub's database, while the hub is down.
+        import sqlite3
+
+        from classhub.hubapi import SERVICE_NAME
+
+        db = sqlite3.connect(state.hub_db)
+        try:
+            with db:
+                revoked = db.execute(
+                    "DELETE FROM api_tokens WHERE service_id IN "
+                    "(SELECT id FROM services WHERE name = ?)", (SERVICE_NAME,)).rowcount
+        finally:
+            db.close()
+        print(f"api_token: {revoked} old token(s) revoked in the hub's database")
     return 0
 
 

@@ -25,6 +25,9 @@ class HubAPI:
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {token}"
         self.session.verify = verify
+        # requests lets REQUESTS_CA_BUNDLE override a session's CA; the room's CA is passed
+        # with each request instead (psf/requests#3829).
+        self.verify = verify
         self.timeout = timeout
 
     @classmethod
@@ -39,7 +42,7 @@ class HubAPI:
     def request(self, method: str, path: str, ok=(200, 201, 202, 204), **kwargs):
         try:
             response = self.session.request(method, self.base + path, timeout=self.timeout,
-                                            **kwargs)
+                                            **{"verify": self.verify, **kwargs})
         except requests.ConnectionError as exc:
             raise ClasshubError(f"the hub does not answer at {self.base}",
                                 "start it with `classhub up`") from exc
@@ -51,7 +54,8 @@ class HubAPI:
 
     def reachable(self) -> bool:
         try:
-            return self.session.get(self.base + "/", timeout=3).status_code == 200
+            return self.session.get(self.base + "/", timeout=3,
+                                    verify=self.verify).status_code == 200
         except requests.ConnectionError:
             return False
 

@@ -67,7 +67,9 @@ def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -
                 "fix what the log says, then `classhub up` again",
             )
         try:
-            if requests.get(url, timeout=2, verify=verify).status_code == 200:
+            # Healthy, and its API answers (it waits for its managed services first).
+            if requests.get(url, timeout=2, verify=verify).status_code == 200 and \
+                    HubAPI.for_platform(platform).reachable():
                 return
         except requests.ConnectionError:
             pass

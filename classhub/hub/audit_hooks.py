@@ -32,7 +32,8 @@ def audited_request(handler, state_dir: str) -> None:
             record(state_dir, _who(handler), "login", ip=ip, via="oauth")
         else:
             record(state_dir, "", "login.failed", ip=ip, via="oauth", status=status)
-    elif method in WRITES and "/hub/" in path and status < 400:
+    elif method in WRITES and "/hub/" in path and status < 400 \
+            and not path.endswith("/activity"):  # servers' own activity reports
         target = path.split("/hub/", 1)[1]
         record(state_dir, _who(handler), f"hub.{method.lower()}", target=target, ip=ip,
                status=status)

@@ -253,7 +253,7 @@ def apply_web(c, platform: Platform, state: StateDir) -> None:
     settings = {"log_function": make_log_function(str(state.root))}
     tls = platform.site.tls
     if tls.enabled:
-        c.JupyterHub.cookie_options = {"secure": True}
+        settings["cookie_options"] = {"secure": True}
         settings["headers"] = {"Strict-Transport-Security":
                                f"max-age={tls.hsts_max_age_s}; includeSubDomains"}
     c.JupyterHub.tornado_settings = settings

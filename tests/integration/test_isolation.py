@@ -3,7 +3,8 @@
 Two students of a course with a dataset spawn through the hub; alice's kernel (the student's own
 vector: her code, her server's environment and token) runs probes. Every probe targets this
 machine: the host's addresses (the students' gateway, Docker's default bridge, the host's own
-address) on a port the test listens on, bob's server, the hub. The hub's API must answer (the
+address) on a port the test listens on, bob's server, a server on another Docker network (what
+any address beyond the host would need: forwarding out of the students' network), the hub. The hub's API must answer (the
 probe works); everything else must not. One test takes the host firewall away and shows the same
 probe then reaches the host: the firewall is what stops it.
 """
@@ -50,7 +51,6 @@ PROBES = textwrap.dedent('''
             return "refused: " + type(error).__name__
     status = dict(l.split(":\\t") for l in open("/proc/self/status").read().splitlines()
                   if ":\\t" in l)
-    routes = [l.split()[1] for l in open("/proc/net/route").read().splitlines()[1:]]
     found = {
         "hub_api": tcp(GATEWAY, API_PORT),
         "host_port_via_gateway": tcp(GATEWAY, HOST_PORT),
@@ -59,6 +59,7 @@ PROBES = textwrap.dedent('''
         "host_ssh": tcp(GATEWAY, 22),
         "proxy_api": tcp(GATEWAY, PROXY_API_PORT),
         "other_student_server": tcp(BOB, 8888),
+        "container_on_another_network": tcp(OUTSIDER, 8765),
         "docker_socket": os.path.exists("/var/run/docker.sock"),
         "other_home": os.path.exists(BOB_HOME),
         "homes_visible": sorted(os.listdir("/home")),
@@ -68,7 +69,6 @@ PROBES = textwrap.dedent('''
                                  {"image": "classhub/base:latest"}),
         "dataset_write": write("/srv/datasets/essai/planted.csv"),
         "dataset_read": open("/srv/datasets/essai/patients.csv").read().startswith("id,"),
-        "default_route": "00000000" in routes,
         "cap_eff": status["CapEff"].strip(),
         "no_new_privs": status["NoNewPrivs"].strip(),
     }
@@ -100,6 +100,11 @@ def room(built_images, tmp_path_factory):
     (course / "course.yml").write_text(yaml.safe_dump(spec))
     hub = start_hub(folder, idle_timeout_s=0)
     listener = socket.create_server(("0.0.0.0", 0), backlog=64)
+    # A server on Docker's default network: reaching it would need traffic forwarded out of
+    # the students' network, the way to any other private or public address.
+    outsider = docker.from_env().containers.run(
+        "classhub/lab:latest", ["python", "-m", "http.server", "8765"], detach=True,
+        name=f"{hub.platform.site.name}-outsider", network="bridge", remove=True)
     try:
         for student in ("alice", "bob"):
             hub.enrol("demo", student)
@@ -109,6 +114,7 @@ def room(built_images, tmp_path_factory):
         yield hub, listener.getsockname()[1]
     finally:
         listener.close()
+        outsider.remove(force=True)
         stop_hub(hub)
 
 
@@ -119,6 +125,8 @@ def _probe(hub, port: int) -> dict:
     bob = engine.containers.list(filters={"label": "org.classhub.user=bob"})[0]
     bob_ip = bob.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
     docker0 = engine.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    outsider = engine.containers.get(f"{hub.platform.site.name}-outsider")
+    outsider_ip = outsider.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
     site = hub.platform.site
     code = PROBES
     for name, value in (  # longest names first: some contain others
@@ -126,7 +134,7 @@ def _probe(hub, port: int) -> dict:
             ("HOST_PORT", str(port)), ("HOST_ADDRESS", repr(_host_address())),
             ("GATEWAY", repr(gateway)), ("DOCKER0", repr(docker0)),
             ("BOB_HOME", repr(str(hub.state.homes / "bob"))), ("BOBNAME", "bob"),
-            ("ALICENAME", "alice"), ("BOB", repr(bob_ip))):
+            ("ALICENAME", "alice"), ("BOB", repr(bob_ip)), ("OUTSIDER", repr(outsider_ip))):
         code = code.replace(name, value)
     output = hub.run_code("alice", hub.user_token("alice"), code)
     return json.loads(output.split("PROBES", 1)[1])
@@ -137,12 +145,11 @@ def test_nothing_but_the_hub_is_reachable_from_a_student_kernel(room):
     found = _probe(hub, port)
     assert found["hub_api"] == "open"  # the probe itself works
     for key in ("host_port_via_gateway", "host_port_via_docker0", "host_port_via_host_address",
-                "host_ssh", "proxy_api", "other_student_server"):
+                "host_ssh", "proxy_api", "other_student_server", "container_on_another_network"):
         assert found[key].startswith("blocked"), (key, found[key])
-    assert found["default_route"] is False  # no route out: public addresses are unreachable
     assert found["docker_socket"] is False
     assert found["other_home"] is False and found["homes_visible"] == ["jovyan"]
-    assert found["admin_list_users"] == 403 and found["admin_other_user"] == 403
+    assert found["admin_list_users"] == 403 and found["admin_other_user"] in (403, 404)
     assert found["spawn_other_image"] == 403
     assert found["dataset_write"].startswith("refused") and found["dataset_read"] is True
     assert found["cap_eff"] == "0000000000000000" and found["no_new_privs"] == "1"

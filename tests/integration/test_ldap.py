@@ -101,7 +101,7 @@ def test_a_student_of_the_directory_group_gets_in_with_her_course(hub):
     assert reply.status_code == 302, reply.status_code
     assert hub.api.user("alice")["groups"] == ["nbgrader-demo"]
     spawn = session.get(f"{hub.url}/hub/spawn", timeout=30)
-    assert hub.platform.courses["demo"].title in spawn.text
+    assert hub.platform.courses["demo"].title in spawn.content.decode("utf-8")
 
 
 def test_an_instructor_group_gives_the_formgrader_group(hub):

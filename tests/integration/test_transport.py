@@ -45,10 +45,9 @@ def test_https_with_the_rooms_ca_then_rotated_secrets(built_images, tmp_path):
         assert page.status_code == 200
         assert page.headers["Strict-Transport-Security"].startswith("max-age=31536000")
         password = hub.enrol("demo", "alice")
-        session = requests.Session()
-        session.verify = ca
-        session.get(f"https://127.0.0.1:{port}/hub/login", timeout=30)
-        login = session.post(f"https://127.0.0.1:{port}/hub/login", timeout=30,
+        session = requests.Session()  # verify= on each call: REQUESTS_CA_BUNDLE beats a
+        session.get(f"https://127.0.0.1:{port}/hub/login", timeout=30, verify=ca)  # session's
+        login = session.post(f"https://127.0.0.1:{port}/hub/login", timeout=30, verify=ca,
                              data={"username": "alice", "password": password,
                                    "_xsrf": session.cookies.get("_xsrf")},
                              allow_redirects=False)

@@ -65,7 +65,7 @@ def test_hub_sends_secure_cookies_and_hsts_with_tls(site_file):
     _site(site_file, hub={"bind_url": "https://127.0.0.1:8443"}, tls={"enabled": True})
     c = Config()
     apply_all(c, load_platform(site_file), gateway="172.30.0.1")
-    assert c.JupyterHub.cookie_options == {"secure": True}
+    assert c.JupyterHub.tornado_settings["cookie_options"] == {"secure": True}
     assert c.JupyterHub.tornado_settings["headers"]["Strict-Transport-Security"].startswith(
         "max-age=31536000")
     assert callable(c.JupyterHub.tornado_settings["log_function"])
