@@ -11,8 +11,8 @@ from urllib.parse import urlparse
 import requests
 from docker.errors import DockerException, NotFound
 
+from classhub import audit, firewall, processes, tls
 from classhub import engine as engines
-from classhub import firewall, processes, tls
 from classhub.accounts import AccountStore
 from classhub.config.model import Platform
 from classhub.coursework.lifecycle import write_course_config
@@ -116,14 +116,41 @@ def up(platform: Platform) -> Started:
             cwd=state.run,
         )
     hub = processes.hub(state)
-    if not hub.running():
+    restarted = not hub.running()
+    if restarted:
+        hub.stop_leftovers()  # a crashed hub's services would hold their ports
         hub.start(processes.hub_command(), env={"CLASSHUB_SITE": str(platform.site_file)},
                   cwd=state.hub)
     _wait_healthy(platform, state)
+    if restarted:
+        orphans = remove_orphans(platform, engine)
+        if orphans:
+            print(f"classhub: removed {len(orphans)} container(s) the hub no longer knew "
+                  f"(a spawn cut short): {', '.join(orphans)}", file=sys.stderr)
     Enrolment(platform).sync_hub()
     for course in platform.courses:  # the formgrader servers read it from their gradebook folder
         write_course_config(platform, course)
     return Started(site.hub.bind_url, admins)
+
+
+def remove_orphans(platform: Platform, engine) -> list[str]:
+    """Student containers whose user has no server in the hub (a hub killed mid-spawn leaves
+    one running that nobody can reach or stop): removed, so that nothing runs unaccounted."""
+    api = HubAPI.for_platform(platform)
+    known = {u["name"] for u in api.users() if (u.get("servers") or {}).get("")}
+    removed = []
+    for container in engines.student_containers(engine, platform.site, all_states=True):
+        user = container.labels.get("org.classhub.user", "")
+        if user not in known:
+            try:
+                container.remove(force=True)
+            except NotFound:
+                continue
+            removed.append(user or container.name)
+    if removed:
+        audit.record(platform.site.state_dir, audit.whoami(), "server.orphan-removed",
+                     users=removed)
+    return removed
 
 
 def _stop_all_servers(api: HubAPI) -> None:

@@ -81,6 +81,29 @@ class Process:
         self.pid_file.unlink(missing_ok=True)
         return True
 
+    def stop_leftovers(self) -> bool:
+        """After a crash (kill -9) of the process, what it started may still run in its session
+        (the hub's managed services, holding their ports): end that process group."""
+        if self.running():
+            return False
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            os.killpg(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            return False
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except OSError:
+                return True
+            time.sleep(0.1)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        return True
+
     def log_tail(self, lines: int = 25) -> str:
         try:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
