@@ -81,28 +81,36 @@ class Process:
         self.pid_file.unlink(missing_ok=True)
         return True
 
-    def stop_leftovers(self) -> bool:
-        """After a crash (kill -9) of the process, what it started may still run in its session
-        (the hub's managed services, holding their ports): end that process group."""
+    def stop_leftovers(self, site_file: Path) -> list[int]:
+        """After a crash (kill -9) of the hub, its managed services (grading service, culler)
+        still run and hold their ports. They carry this site's CLASSHUB_SITE and JupyterHub's
+        JUPYTERHUB_SERVICE_NAME in their environment: end those, and only those."""
         if self.running():
-            return False
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            os.killpg(pid, signal.SIGTERM)
-        except (OSError, ValueError):
-            return False
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+            return []
+        wanted = f"CLASSHUB_SITE={site_file}".encode()
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
             try:
-                os.killpg(pid, 0)
+                environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
             except OSError:
-                return True
+                continue
+            if wanted in environ and any(v.startswith(b"JUPYTERHUB_SERVICE_NAME=")
+                                         for v in environ):
+                found.append(int(entry))
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in found) and time.monotonic() < deadline:
             time.sleep(0.1)
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-        return True
+        for pid in found:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        return found
 
     def log_tail(self, lines: int = 25) -> str:
         try:

@@ -212,6 +212,8 @@ def apply_services(c, platform: Platform, state: StateDir, gateway: str) -> None
                     sys.executable, "-m", "jupyterhub_idle_culler",
                     f"--timeout={hub.idle_timeout_s}", f"--cull-every={hub.cull_every_s}",
                 ],
+                # lets `classhub up` find it if a crashed hub left it running
+                "environment": {"CLASSHUB_SITE": str(platform.site_file)},
             }
         )
         roles.append(

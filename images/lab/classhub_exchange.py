@@ -11,13 +11,19 @@ The instructor side reads the whole exchange, and these two classes replace nbgr
   student is ignored and replaced. Symlinks, devices, FIFOs and sockets reject the submission
   (nbgrader's own copy follows links), and the copy itself never follows a link.
 - PlatformReleaseFeedback: writes each student's feedback into their own feedback folder.
+- PlatformSubmit: all or nothing. nbgrader's submit is written under a hidden name and renamed
+  once complete; if the disk (or quota) fills up on the way, the partial copy is removed and
+  the student is told, in French, that this submission was not saved and the earlier ones are
+  intact. Collect never looks at hidden names.
 
-Used through nbgrader's ExchangeFactory (`c.ExchangeFactory.collect`, `.release_feedback`).
+Used through nbgrader's ExchangeFactory (`c.ExchangeFactory.collect`, `.release_feedback`,
+`.submit`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import glob
 import os
 import re
@@ -26,6 +32,7 @@ import stat
 
 from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.exchange.default.release_feedback import ExchangeReleaseFeedback
+from nbgrader.exchange.default.submit import ExchangeSubmit
 from nbgrader.utils import notebook_hash
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -94,6 +101,8 @@ class PlatformCollect(ExchangeCollect):
             if wanted and student != wanted:
                 continue
             for entry in sorted(os.listdir(folder)):
+                if entry.startswith("."):  # a submission still being written (PlatformSubmit)
+                    continue
                 parts = entry.split("+")
                 if len(parts) < 3 or parts[1] != assignment:
                     continue
@@ -159,3 +168,42 @@ class PlatformReleaseFeedback(ExchangeReleaseFeedback):
             shutil.copy(html_file, tmp)
             shutil.move(tmp, os.path.join(dest_dir, f"{checksum}.html"))
             self.log.info("Feedback released to %s for %s (%s)", dest_dir, student, notebook)
+
+
+NO_SPACE = ("Rendu NON enregistré : plus de place sur le disque de la salle. Vos rendus "
+            "précédents sont intacts. Prévenez votre enseignant(e), puis réessayez.")
+
+
+def _out_of_space(error: OSError) -> bool:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(error, shutil.Error) and error.args and isinstance(error.args[0], list):
+        # copytree gathers each file's error as text
+        marks = (f"[Errno {errno.ENOSPC}]", f"[Errno {errno.EDQUOT}]")
+        return any(mark in str(item) for item in error.args[0] for mark in marks)
+    return False
+
+
+class PlatformSubmit(ExchangeSubmit):
+    PARTIAL = ".partial-"
+
+    def _partials(self, name: str) -> list[str]:
+        cache = name.rsplit("+", 1)[0] if self.add_random_string else name
+        return [os.path.join(self.inbound_path, name), os.path.join(self.cache_path, cache)]
+
+    def copy_files(self):
+        final = self.assignment_filename
+        self.assignment_filename = self.PARTIAL + final
+        try:
+            super().copy_files()
+        except OSError as error:
+            for path in self._partials(self.assignment_filename):
+                shutil.rmtree(path, ignore_errors=True)
+            if _out_of_space(error):
+                self.fail(NO_SPACE)
+            raise
+        finally:
+            partial, self.assignment_filename = self.assignment_filename, final
+        for source, target in zip(self._partials(partial), self._partials(final), strict=True):
+            if os.path.exists(source):
+                os.rename(source, target)

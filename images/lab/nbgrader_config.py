@@ -9,3 +9,4 @@ c.Exchange.path_includes_course = True  # ~/<course>/<assignment>: courses never
 c.Authenticator.plugin_class = JupyterHubAuthPlugin  # courses from the hub groups
 c.ExchangeFactory.collect = "classhub_exchange.PlatformCollect"
 c.ExchangeFactory.release_feedback = "classhub_exchange.PlatformReleaseFeedback"
+c.ExchangeFactory.submit = "classhub_exchange.PlatformSubmit"
