@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import secrets
+import shutil
 import socket
 import subprocess
 import time
@@ -33,13 +34,23 @@ from classhub.hubapi import HubAPI
 from classhub.images import build
 from classhub.platform import down, up
 from classhub.state import StateDir
-from tests.conftest import write_site
+from tests.conftest import REPO, write_site
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def copy_courses(folder: Path, **demo_changes) -> Path:
+    """The repository's courses in `folder/courses`, with keys of the demo course changed."""
+    shutil.copytree(REPO / "courses", folder / "courses")
+    path = folder / "courses" / "demo" / "course.yml"
+    spec = yaml.safe_load(path.read_text())
+    spec.update(demo_changes)
+    path.write_text(yaml.safe_dump(spec))
+    return path.parent
 
 
 def _add_second_course(folder: Path) -> None:

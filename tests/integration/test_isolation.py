@@ -4,26 +4,23 @@ Two students of a course with a dataset spawn through the hub; alice's kernel (t
 vector: her code, her server's environment and token) runs probes. Every probe targets this
 machine: the host's addresses (the students' gateway, Docker's default bridge, the host's own
 address) on a port the test listens on, bob's server, a server on another Docker network (what
-any address beyond the host would need: forwarding out of the students' network), the hub. The hub's API must answer (the
-probe works); everything else must not. One test takes the host firewall away and shows the same
-probe then reaches the host: the firewall is what stops it.
+any address beyond the host would need: forwarding out of the students' network), the hub. The
+hub's API must answer (the probe works); everything else must not. One test takes the host
+firewall away and shows the same probe then reaches the host: the firewall is what stops it.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import textwrap
 
 import docker
 import pytest
-import yaml
 
 from classhub import firewall
 from classhub.engine import network_name
-from tests.conftest import REPO
-from tests.integration.conftest import start_hub, stop_hub
+from tests.integration.conftest import copy_courses, start_hub, stop_hub
 
 PROBES = textwrap.dedent('''
     import json, os, socket, urllib.request, urllib.error
@@ -91,13 +88,10 @@ def _host_address() -> str:
 @pytest.fixture(scope="module")
 def room(built_images, tmp_path_factory):
     folder = tmp_path_factory.mktemp("isolation")
-    shutil.copytree(REPO / "courses", folder / "courses")
-    course = folder / "courses" / "demo"
+    course = copy_courses(folder, datasets=[{"name": "essai", "path": "data",
+                                             "classification": "pseudonymised"}])
     (course / "data").mkdir()
     (course / "data" / "patients.csv").write_text("id,age\n1,64\n")
-    spec = yaml.safe_load((course / "course.yml").read_text())
-    spec["datasets"] = [{"name": "essai", "path": "data", "classification": "pseudonymised"}]
-    (course / "course.yml").write_text(yaml.safe_dump(spec))
     hub = start_hub(folder, idle_timeout_s=0)
     listener = socket.create_server(("0.0.0.0", 0), backlog=64)
     # A server on Docker's default network: reaching it would need traffic forwarded out of

@@ -11,10 +11,8 @@ import time
 
 import ldap3
 import pytest
-import yaml
 
-from tests.conftest import REPO
-from tests.integration.conftest import free_port, start_hub, stop_hub
+from tests.integration.conftest import copy_courses, free_port, start_hub, stop_hub
 
 BASE = "dc=chu,dc=example"
 ADMIN, ADMIN_PASSWORD = f"cn=admin,{BASE}", "directory-admin-secret"
@@ -82,11 +80,7 @@ def directory(tmp_path_factory):
 @pytest.fixture(scope="module")
 def hub(built_images, directory, tmp_path_factory):
     folder = tmp_path_factory.mktemp("ldap")
-    shutil.copytree(REPO / "courses", folder / "courses")
-    course = folder / "courses" / "demo" / "course.yml"
-    spec = yaml.safe_load(course.read_text())
-    spec["identity_groups"] = {"students": [STUDENTS], "instructors": [TEACHERS]}
-    course.write_text(yaml.safe_dump(spec))
+    copy_courses(folder, identity_groups={"students": [STUDENTS], "instructors": [TEACHERS]})
     running = start_hub(folder, idle_timeout_s=0, auth={
         "kind": "ldap", "admin_users": ["admin"],
         "ldap": {"server_address": "127.0.0.1", "server_port": directory,

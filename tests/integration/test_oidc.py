@@ -16,11 +16,9 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
-import yaml
 
 from classhub.errors import ClasshubError
-from tests.conftest import REPO
-from tests.integration.conftest import free_port, start_hub, stop_hub
+from tests.integration.conftest import copy_courses, free_port, start_hub, stop_hub
 
 USERS = {
     "alice-sub": {"preferred_username": "alice", "groups": ["m2-etudiants"],
@@ -58,12 +56,8 @@ def provider():
 @pytest.fixture(scope="module")
 def hub(built_images, provider, tmp_path_factory):
     folder = tmp_path_factory.mktemp("oidc")
-    import shutil
-
-    shutil.copytree(REPO / "courses", folder / "courses")
-    spec = yaml.safe_load((folder / "courses" / "demo" / "course.yml").read_text())
-    spec["identity_groups"] = {"students": ["m2-etudiants"], "instructors": ["m2-enseignants"]}
-    (folder / "courses" / "demo" / "course.yml").write_text(yaml.safe_dump(spec))
+    copy_courses(folder, identity_groups={"students": ["m2-etudiants"],
+                                          "instructors": ["m2-enseignants"]})
     running = start_hub(folder, idle_timeout_s=0, auth={
         "kind": "oidc", "admin_users": ["admin"],
         "oidc": {"issuer": provider, "client_id": "classhub", "client_secret": "s3cret-client",
