@@ -62,6 +62,38 @@ def _online_copy(source: Path, target: Path) -> None:
         os.chown(target, stat.st_uid, stat.st_gid)
 
 
+def add_tree(tar: tarfile.TarFile, folder: Path, arcname: str, scratch: Path,
+             skip: set[str] = frozenset()) -> dict[str, str]:
+    """Add a folder to an open tar: every SQLite database as an online-backup copy (owner and
+    mode of the live file kept), journals and lock files left out, and the top-level folders
+    named in `skip`. Returns each regular file's SHA-256 by path relative to `folder`."""
+    sums = {}
+    for top, dirs, files in os.walk(folder):
+        rel_top = Path(top).relative_to(folder)
+        dirs[:] = sorted(d for d in dirs if rel_top != Path(".") or d not in skip)
+        tar.add(top, arcname=str(Path(arcname) / rel_top), recursive=False)
+        for name in sorted(files):
+            if name.endswith(("-journal", "-wal", "-shm")) or name == ".lock":
+                continue
+            path, rel = Path(top) / name, rel_top / name
+            source = path
+            if _is_sqlite(path):
+                source = scratch / hashlib.sha1(str(rel).encode()).hexdigest()
+                _online_copy(path, source)
+            if source.is_file() and not source.is_symlink():
+                sums[str(rel)] = _sha256(source)
+            info = tar.gettarinfo(str(source), arcname=str(Path(arcname) / rel))
+            if source is not path:  # keep the live file's owner and mode
+                stat = path.stat()
+                info.uid, info.gid, info.mode = stat.st_uid, stat.st_gid, stat.st_mode
+            if info.isreg():
+                with source.open("rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                tar.addfile(info)
+    return sums
+
+
 def backup(state: StateDir, site_name: str, output: Path, keep: int | None = None) -> Path:
     root = state.root
     if not root.is_dir():
@@ -73,32 +105,7 @@ def backup(state: StateDir, site_name: str, output: Path, keep: int | None = Non
     with tempfile.TemporaryDirectory(dir=output, prefix=".backup-") as scratch:
         fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-            for top, dirs, files in os.walk(root):
-                rel_top = Path(top).relative_to(root)
-                if rel_top == Path("."):
-                    dirs[:] = [d for d in dirs if d not in SKIPPED]
-                dirs.sort()
-                tar.add(top, arcname=str(Path("state") / rel_top), recursive=False)
-                for name in sorted(files):
-                    path = Path(top) / name
-                    rel = rel_top / name
-                    if name.endswith(("-journal", "-wal", "-shm")) or name == ".lock":
-                        continue
-                    source = path
-                    if _is_sqlite(path):
-                        source = Path(scratch) / hashlib.sha1(str(rel).encode()).hexdigest()
-                        _online_copy(path, source)
-                    if source.is_file() and not source.is_symlink():
-                        manifest["files"][str(rel)] = _sha256(source)
-                    info = tar.gettarinfo(str(source), arcname=str(Path("state") / rel))
-                    if source is not path:  # keep the live file's owner and mode
-                        stat = path.stat()
-                        info.uid, info.gid, info.mode = stat.st_uid, stat.st_gid, stat.st_mode
-                    if info.isreg():
-                        with source.open("rb") as handle:
-                            tar.addfile(info, handle)
-                    else:
-                        tar.addfile(info)
+            manifest["files"] = add_tree(tar, root, "state", Path(scratch), skip=SKIPPED)
             data = json.dumps(manifest, indent=1).encode()
             info = tarfile.TarInfo(MANIFEST)
             info.size, info.mode = len(data), 0o600

@@ -154,21 +154,12 @@ def cmd_assignment(args) -> int:
     return 0
 
 
-def _grading_job(args):
-    """`grade COURSE ASSIGNMENT` on a site's course, or `grade --course-dir PATH ASSIGNMENT`."""
+def _course_dir_job(args):
+    """`grade --course-dir PATH ASSIGNMENT`: limits and budgets from the flags."""
+    from pathlib import Path
+
     from grading.batch import GradingJob, cell_timeout_from_config
     from grading.sandbox import Limits
-
-    expected = 1 if args.course_dir else 2
-    if len(args.names) != expected:
-        raise ClasshubError("usage: classhub grade COURSE ASSIGNMENT, or "
-                            "classhub grade --course-dir PATH ASSIGNMENT")
-    if not args.course_dir:
-        from classhub.coursework.lifecycle import grading_job
-
-        return grading_job(_platform(args), *args.names, jobs=args.jobs, force=args.force,
-                           students=args.student), args.names[0]
-    from pathlib import Path
 
     course_dir = Path(args.course_dir)
     if not course_dir.is_dir():
@@ -178,31 +169,34 @@ def _grading_job(args):
                     or 120, notebook_timeout_s=args.notebook_timeout)
     return GradingJob(course_dir, args.names[0], args.image, limits,
                       jobs=args.jobs or os.cpu_count() or 1, force=args.force,
-                      students=args.student), None
+                      students=args.student)
 
 
 def cmd_grade(args) -> int:
     from grading.batch import grade, quiet_nbgrader
     from grading.summary import summary
 
+    if len(args.names) != (1 if args.course_dir else 2):
+        raise ClasshubError("usage: classhub grade COURSE ASSIGNMENT, or "
+                            "classhub grade --course-dir PATH ASSIGNMENT")
     quiet_nbgrader()
-
-    job, course = _grading_job(args)
-    if course:
+    platform = None
+    if args.course_dir:
+        report = grade(_course_dir_job(args))
+    else:
         from classhub.coursework.lifecycle import autograde
 
-        report = autograde(_platform(args), course, job.assignment, jobs=job.jobs,
-                           force=job.force, students=job.students)
-    else:
-        report = grade(job)
+        platform = _platform(args)
+        report = autograde(platform, *args.names, jobs=args.jobs, force=args.force,
+                           students=args.student)
     print(summary(report))
     if report.interrupted:
         return 130
-    if course and args.feedback:
+    if platform is not None and args.feedback:
         from classhub.coursework.lifecycle import feedback
 
-        feedback(_platform(args), course, job.assignment)
-        print(f"{course}/{job.assignment}: feedback generated and released")
+        feedback(platform, *args.names)
+        print(f"{'/'.join(args.names)}: feedback generated and released")
     return 1 if any(r.status == "error" for r in report.results) else 0
 
 

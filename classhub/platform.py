@@ -57,6 +57,7 @@ def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -
     url = platform.site.hub.bind_url + "/hub/health"
     files = tls.files(platform.site, state)
     verify = str(files.ca) if files and files.ca else True
+    api = HubAPI.for_platform(platform)
     hub = processes.hub(state)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -69,7 +70,7 @@ def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -
         try:
             # Healthy, and its API answers (it waits for its managed services first).
             if requests.get(url, timeout=2, verify=verify).status_code == 200 and \
-                    HubAPI.for_platform(platform).reachable():
+                    api.reachable():
                 return
         except requests.ConnectionError:
             pass

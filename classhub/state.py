@@ -90,6 +90,16 @@ class StateDir:
         return path.read_text().strip()
 
 
+def chown_tree(path: Path, uid: int, gid: int) -> None:
+    """Give a folder and everything in it to uid:gid (links themselves, never their targets);
+    a no-op unless classhub runs as root."""
+    if os.geteuid() != 0:
+        return
+    for top, dirs, files in os.walk(path):
+        for name in [top, *(os.path.join(top, n) for n in dirs + files)]:
+            os.lchown(name, uid, gid)
+
+
 def write_private(path: Path, text: str) -> None:
     """Write a file readable by its owner only, atomically."""
     tmp = path.with_name(f".{path.name}.tmp")

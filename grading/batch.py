@@ -18,6 +18,7 @@ other files: a resubmission). `force` regrades everything.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -37,6 +38,7 @@ from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config, PyFileConfigLoader
 
 from classhub.errors import ClasshubError
+from classhub.state import chown_tree
 from grading.converter import NotebookRun, SandboxedAutograde, SubmissionContext
 from grading.intake import digest, take_in
 from grading.progress import Progress
@@ -151,6 +153,7 @@ class Grader:
         self.rel_run = self.run_dir.relative_to(self.course_dir).as_posix()
         self.markers = self.state / "graded" / job.assignment
         self.host_lock = threading.Lock()
+        self.config = _config(self.course_dir)  # read once: nbgrader copies are made from it
         stat = self.course_dir.stat()
         self.owner = (stat.st_uid, stat.st_gid)
         course_label = hashlib.sha256(str(self.course_dir).encode()).hexdigest()[:12]
@@ -162,7 +165,7 @@ class Grader:
     # -- what to grade -------------------------------------------------------------------
 
     def _coursedir(self, student: str = "*") -> tuple[Config, CourseDirectory]:
-        config = _config(self.course_dir)
+        config = copy.deepcopy(self.config)
         config.CourseDirectory.root = str(self.course_dir)
         config.CourseDirectory.assignment_id = self.job.assignment
         config.CourseDirectory.student_id = student
@@ -326,10 +329,7 @@ class Grader:
             old.parent.mkdir(parents=True, exist_ok=True)
             final.rename(old)
         if new.exists():
-            if os.geteuid() == 0:
-                for top, dirs, files in os.walk(new):
-                    for name in [top, *(os.path.join(top, n) for n in dirs + files)]:
-                        os.lchown(name, *self.owner)
+            chown_tree(new, *self.owner)
             new.rename(final)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

@@ -166,18 +166,17 @@ class ReportingExecute(Execute):
         # Over the limit: keep what decides a grade (an error, a first stderr, a first result),
         # shortened; drop the rest, and say so once.
         outs.remove(out)
-        kept = [o for o in outs]
         if out.output_type == "error":
             out.traceback = out.traceback[:50]
         elif out.output_type == "stream" and not any(
-                o.output_type == "stream" and o.name == out.name for o in kept):
+                o.output_type == "stream" and o.name == out.name for o in outs):
             out.text = out.text[:1000]
         elif out.output_type == "execute_result" and not any(
-                o.output_type == "execute_result" for o in kept):
+                o.output_type == "execute_result" for o in outs):
             out.data = {k: v[:1000] for k, v in out.data.items() if k == "text/plain"}
         else:
             out = None
-        if not any(o.output_type == "stream" and o.get("text") == TRUNCATED for o in kept):
+        if not any(o.output_type == "stream" and o.get("text") == TRUNCATED for o in outs):
             outs.append(nbformat.v4.new_output("stream", name="stdout", text=TRUNCATED))
         if out is not None:
             outs.append(out)

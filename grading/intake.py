@@ -75,16 +75,16 @@ def copy_submission(source: Path, target: Path, intake: Intake) -> None:
             shutil.copyfile(path, target / rel / name)
 
 
-def check_notebook(path: Path) -> str | None:
-    """Why this notebook cannot be graded, or None."""
+def read_notebook(path: Path):
+    """(the notebook, None), or (None, why it cannot be graded)."""
     if path.stat().st_size > NOTEBOOK_LIMIT:
-        return f"larger than {NOTEBOOK_LIMIT // 2**20} MB"
+        return None, f"larger than {NOTEBOOK_LIMIT // 2**20} MB"
     try:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
     except Exception as error:  # noqa: BLE001 - any reason to refuse is a reason to report
-        return f"not a valid notebook ({type(error).__name__}: {str(error)[:200]})"
-    return None
+        return None, f"not a valid notebook ({type(error).__name__}: {str(error)[:200]})"
+    return nb, None
 
 
 def compare_locked(nb, locked: dict[str, tuple[str, str]]) -> list[str]:
@@ -121,13 +121,12 @@ def take_in(submitted: Path, staging: Path, known: dict[str, dict]) -> Intake:
         if not path.exists():
             intake.missing.append(name)
             continue
-        reason = check_notebook(path)
+        nb, reason = read_notebook(path)
         if reason:
             intake.invalid[name] = reason
             path.unlink()
             continue
         intake.notebooks.append(name)
-        nb = nbformat.read(path, as_version=4)
         try:
             intake.notes.extend(f"{name}: {note}" for note in compare_locked(nb, known[name]))
         except Exception:  # noqa: BLE001 - odd metadata: nbgrader's own checks will say

@@ -26,6 +26,8 @@ from pathlib import Path
 import docker
 import requests
 
+from classhub.state import chown_tree
+
 EXECUTOR_SCRIPT = Path(__file__).with_name("executor.py")
 KERNEL_UID = 1000
 EXECUTOR_UID = 2000
@@ -93,9 +95,7 @@ def _prepare_job(job: Path, notebook: dict, workdir: Path, limits: Limits) -> No
         for top, dirs, files in os.walk(path):
             for name in [top, *(os.path.join(top, n) for n in dirs + files)]:
                 os.chmod(name, 0o755 if os.path.isdir(name) else 0o644)
-                if os.geteuid() == 0:
-                    uid = owners.get(path, 0)
-                    os.lchown(name, uid, uid)
+        chown_tree(path, owners.get(path, 0), owners.get(path, 0))
     if os.geteuid() != 0:  # each folder is mounted in one container only, so this stays safe
         (job / "out").chmod(0o777)
         (job / "work").chmod(0o777)

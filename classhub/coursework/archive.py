@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from classhub import audit
-from classhub.backup import _is_sqlite, _online_copy
+from classhub.backup import add_tree
 from classhub.config.model import Platform
 from classhub.coursework.layout import CourseSpace
 from classhub.enrolment import from_identity_provider
@@ -49,22 +49,6 @@ def _students(platform: Platform, state: StateDir, course: str) -> set[str]:
     return set(Roster(state.rosters, course).students())
 
 
-def _add_tree(tar: tarfile.TarFile, folder: Path, arcname: str, scratch: Path) -> None:
-    for top, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d != ".classhub-grading")
-        rel_top = Path(top).relative_to(folder)
-        tar.add(top, arcname=str(Path(arcname) / rel_top), recursive=False)
-        for name in sorted(files):
-            path = Path(top) / name
-            if name.endswith(("-journal", "-wal", "-shm")):
-                continue
-            source = path
-            if _is_sqlite(path):
-                source = scratch / name
-                _online_copy(path, source)
-            tar.add(str(source), arcname=str(Path(arcname) / rel_top / name), recursive=False)
-
-
 def archive(platform: Platform, course: str, output: Path) -> dict:
     from classhub.coursework.lifecycle import export
 
@@ -82,9 +66,10 @@ def archive(platform: Platform, course: str, output: Path) -> dict:
         fd = os.open(bundle, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
             if space.gradebook_dir.exists():
-                _add_tree(tar, space.gradebook_dir, "gradebook", Path(scratch))
+                add_tree(tar, space.gradebook_dir, "gradebook", Path(scratch),
+                         skip={".classhub-grading"})
             if space.exchange.exists():
-                _add_tree(tar, space.exchange, "exchange", Path(scratch))
+                add_tree(tar, space.exchange, "exchange", Path(scratch))
     files["coursework"] = str(bundle)
 
     deleted, kept = [], []

@@ -22,7 +22,7 @@ from classhub.coursework.layout import DATASETS_IN_CONTAINER, CourseSpace
 from classhub.coursework.steps import run_nbgrader
 from classhub.errors import ClasshubError
 from classhub.roster import Roster
-from classhub.state import STUDENT_UID, StateDir
+from classhub.state import STUDENT_UID, StateDir, chown_tree
 from grading.batch import GradingJob, RunReport, grade
 from grading.export import export as export_grades
 from grading.progress import Progress
@@ -70,14 +70,6 @@ def _assignment(course: Course, course_id: str, assignment: str):
     raise ClasshubError(f"{course_id} has no assignment {assignment!r}", f"assignments: {known}")
 
 
-def _chown_tree(path: Path) -> None:
-    if os.geteuid() != 0:
-        return
-    for top, dirs, files in os.walk(path):
-        for name in [top, *(os.path.join(top, n) for n in dirs + files)]:
-            os.lchown(name, STUDENT_UID, STUDENT_UID)
-
-
 def write_course_config(platform: Platform, course_id: str) -> None:
     course = _course(platform, course_id)
     space = CourseSpace.of(platform, course_id).ensure()
@@ -91,7 +83,7 @@ def write_course_config(platform: Platform, course_id: str) -> None:
     path = space.gradebook_dir / "nbgrader_config.py"
     path.write_text(_CONFIG.format(course=course_id, points_per_day=penalty.points_per_day,
                                    late_penalty=line))
-    _chown_tree(path)
+    chown_tree(path, STUDENT_UID, STUDENT_UID)
 
 
 def _sync_env(platform: Platform, course_id: str) -> dict[str, str]:
@@ -124,7 +116,7 @@ def release(platform: Platform, course_id: str, assignment_id: str) -> str:
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", ".*"))
-    _chown_tree(space.gradebook_dir / "source")
+    chown_tree(space.gradebook_dir / "source", STUDENT_UID, STUDENT_UID)
     return _run(platform, course_id,
                 f"nbgrader generate_assignment {assignment_id} --force && "
                 f"nbgrader release_assignment {assignment_id} --force")
