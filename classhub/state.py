@@ -57,6 +57,10 @@ class StateDir:
     def hub_db(self) -> Path:
         return self.hub / "jupyterhub.sqlite"
 
+    @property
+    def gpu_reservations(self) -> Path:
+        return self.hub / "gpu-reservations.json"
+
     def ensure(self) -> StateDir:
         for folder in (self.root, self.secrets, self.rosters, self.homes, self.hub,
                        self.logs, self.run, self.handouts):

@@ -71,14 +71,89 @@ class ResourceOverrides(Strict):
         return None if value is None else _check_memory(value)
 
 
-class Gpu(Strict):
-    """Which GPU a student container gets. `none` hides every GPU from the container."""
+GPU_POLICIES = ("none", "exclusive", "shared", "mig")
 
-    policy: Literal["none"] = Field(
+
+class Gpu(Strict):
+    """Which GPU a student container gets (a course's policy; the site's `gpu` is the default)."""
+
+    policy: Literal["none", "exclusive", "shared", "mig"] = Field(
         "none",
         description="`none`: CPU only, the container sees no GPU even where the NVIDIA runtime "
-        "is the engine's default. GPU shares come with the GPU allocator.",
+        "is the engine's default. `exclusive`: one whole GPU per student. `shared`: up to "
+        "`students_per_gpu` students per GPU, each capped to that share of its memory (a soft "
+        "cap, applied by PyTorch). `mig`: one MIG slice per student.",
     )
+    students_per_gpu: int | None = Field(
+        None, ge=2, le=64,
+        description="With `policy: shared` (and only then): how many students share one GPU.",
+    )
+
+    @model_validator(mode="after")
+    def _share_count(self):
+        if (self.policy == "shared") != (self.students_per_gpu is not None):
+            raise ValueError("students_per_gpu is given exactly when policy is shared "
+                             f"(policy {self.policy}, students_per_gpu {self.students_per_gpu})")
+        return self
+
+
+class MigSlice(Strict):
+    """One MIG slice of a GPU, as `nvidia-smi -L` lists it."""
+
+    uuid: str = Field(pattern=r"^MIG-[0-9A-Za-z-]+$", description="The slice's UUID (`MIG-...`).")
+    name: str = Field("MIG", description="Its profile, e.g. `1g.18gb`.")
+    memory_mib: int | None = Field(None, gt=0, description="Its memory in MiB.")
+
+
+class GpuDevice(Strict):
+    """One GPU of this node, for machines where NVML cannot be read (`gpu.inventory: config`)."""
+
+    uuid: str = Field(pattern=r"^GPU-[0-9A-Za-z-]+$", description="The GPU's UUID (`GPU-...`).")
+    name: str = Field("GPU", description="Its model, e.g. `NVIDIA H200`.")
+    memory_mib: int | None = Field(None, gt=0, description="Its memory in MiB.")
+    mig: list[MigSlice] = Field(
+        default_factory=list,
+        description="Its MIG slices when MIG is enabled; the GPU is then given out by slice only.")
+
+
+class SiteGpu(Gpu):
+    """The default GPU policy of courses, this node's GPUs, and when held GPUs are freed."""
+
+    inventory: Literal["auto", "nvml", "config"] = Field(
+        "auto",
+        description="Where the GPUs are listed: `nvml` (the NVIDIA driver's library), `config` "
+        "(`devices` below), `auto` (NVML where the driver is installed, else `devices`).",
+    )
+    node: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$",
+        description="This node's name in the GPU table (GPUs are keyed by node and UUID); the "
+                    "host name when left out.")
+    devices: list[GpuDevice] = Field(
+        default_factory=list, description="This node's GPUs where NVML cannot be read.")
+    runtime: str = Field(
+        "nvidia", pattern=r"^[A-Za-z0-9_.-]+$",
+        description="The Docker runtime that gives a container the GPU named in "
+                    "NVIDIA_VISIBLE_DEVICES (the NVIDIA container toolkit's).")
+    idle_release_after_s: int = Field(
+        1800, ge=0,
+        description="A GPU that none of a server's processes used for this long is freed by "
+                    "stopping the server (0: never).")
+    idle_grace_s: int = Field(
+        600, ge=0, description="A server is never freed this soon after it started.")
+    check_every_s: int = Field(
+        60, ge=1, description="How often the GPU-idle culler looks at NVML's per-process use.")
+
+    @field_validator("devices")
+    @classmethod
+    def _unique_uuids(cls, value: list[GpuDevice]) -> list[GpuDevice]:
+        uuids = [d.uuid for d in value] + [s.uuid for d in value for s in d.mig]
+        duplicates = sorted({u for u in uuids if uuids.count(u) > 1})
+        if duplicates:
+            raise ValueError(f"listed twice: {', '.join(duplicates)}")
+        return value
+
+    def course_default(self) -> Gpu:
+        return Gpu(policy=self.policy, students_per_gpu=self.students_per_gpu)
 
 
 class Hub(Strict):
@@ -423,7 +498,7 @@ class Site(Strict):
     hub: Hub = Field(default_factory=Hub)
     auth: Auth = Field(default_factory=Auth)
     resources: Resources = Field(default_factory=Resources)
-    gpu: Gpu = Field(default_factory=Gpu)
+    gpu: SiteGpu = Field(default_factory=SiteGpu)
     images: Images = Field(default_factory=Images)
     network: Network = Field(default_factory=Network)
     tls: Tls = Field(default_factory=Tls)
@@ -454,6 +529,7 @@ class CourseProfile(Strict):
     pids_limit: int
     shm_size: str
     gpu_policy: str
+    students_per_gpu: int | None = None  # with gpu_policy shared
     datasets: dict[str, str] = {}  # name -> host folder, mounted read-only
     dataset_classes: dict[str, str] = {}  # name -> open | pseudonymised
 
@@ -474,6 +550,7 @@ class Platform(BaseModel):
 
     def profile(self, course_id: str) -> CourseProfile:
         course = self.courses[course_id]
+        gpu = course.gpu or self.site.gpu.course_default()
         limits = self.site.resources.model_copy(
             update=course.resources.model_dump(exclude_none=True)
         )
@@ -486,7 +563,8 @@ class Platform(BaseModel):
             cpu_limit=limits.cpu_limit,
             pids_limit=limits.pids_limit,
             shm_size=limits.shm_size,
-            gpu_policy=(course.gpu or self.site.gpu).policy,
+            gpu_policy=gpu.policy,
+            students_per_gpu=gpu.students_per_gpu,
             datasets={d.name: str(d.path) for d in course.datasets},
             dataset_classes={d.name: d.classification for d in course.datasets},
         )

@@ -14,6 +14,7 @@ import requests
 from classhub.config.model import Platform
 from classhub.engine import network_name
 from classhub.errors import ClasshubError
+from classhub.gpu import nvml
 from classhub.hub.spawner import GRADER_ACCOUNT, INSTRUCTOR_GROUP, STUDENT_GROUP
 from classhub.hubapi import SERVICE_NAME, TOKEN_SECRET
 from classhub.roster import Roster
@@ -144,6 +145,11 @@ def apply_groups(c, platform: Platform, state: StateDir) -> None:
 
 
 GRADER_SERVICE = "classhub-grader"
+GPU_CULLER = "classhub-gpu-culler"
+
+
+def site_uses_gpus(platform: Platform) -> bool:
+    return any(p.gpu_policy != "none" for p in platform.profiles().values())
 
 
 def grader_service_url(platform: Platform, gateway: str) -> str:
@@ -156,6 +162,7 @@ def apply_spawner(c, platform: Platform, state: StateDir, gateway: str) -> None:
     c.JupyterHub.spawner_class = "classhub.hub.spawner.CourseSpawner"
     c.CourseSpawner.courses = {cid: p.model_dump() for cid, p in profiles.items()}
     c.CourseSpawner.state_dir = str(state.root)
+    c.CourseSpawner.gpu = site.gpu.model_dump(mode="json")
     c.DockerSpawner.allowed_images = {p.image: p.image for p in profiles.values()}
     c.DockerSpawner.network_name = network_name(site)
     c.DockerSpawner.use_internal_ip = True
@@ -222,6 +229,23 @@ def apply_services(c, platform: Platform, state: StateDir, gateway: str) -> None
                 "scopes": ["list:users", "read:users:activity", "read:servers",
                            "delete:servers"],
                 "services": ["idle-culler"],
+            }
+        )
+    if site_uses_gpus(platform) and platform.site.gpu.idle_release_after_s:
+        services.append(
+            {
+                "name": GPU_CULLER,
+                "command": [sys.executable, "-m", "classhub.gpu.culler"],
+                "environment": {"CLASSHUB_SITE": str(platform.site_file),
+                                **nvml.seam_environment()},
+            }
+        )
+        roles.append(
+            {
+                "name": GPU_CULLER,
+                "description": "Stops servers that hold a GPU nobody computes on",
+                "scopes": ["list:users", "read:servers", "delete:servers"],
+                "services": [GPU_CULLER],
             }
         )
     for course in sorted(platform.courses):

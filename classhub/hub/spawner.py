@@ -9,6 +9,7 @@ spawn with a forged image, limit or course is refused.
 from __future__ import annotations
 
 import html
+from datetime import datetime, timezone
 from pathlib import Path
 
 from dockerspawner import DockerSpawner
@@ -16,14 +17,33 @@ from tornado import web
 from traitlets import Dict, List, Unicode, default
 
 from classhub.audit import record
-from classhub.config.model import USERNAME, CourseProfile
+from classhub.config.model import USERNAME, CourseProfile, SiteGpu
 from classhub.coursework.layout import DATASETS_IN_CONTAINER, CourseSpace
 from classhub.engine import INSTANCE_LABEL
+from classhub.gpu import binding, inventory
+from classhub.gpu.allocator import Allocation, NoGpu, Request
+from classhub.gpu.pool import GpuPool
 from classhub.state import StateDir
 
 STUDENT_GROUP = "nbgrader-{course}"
 INSTRUCTOR_GROUP = "formgrade-{course}"
 GRADER_ACCOUNT = "grader-{course}"  # runs the course's formgrader; nobody logs in as it
+
+
+GPU_OFFER = {
+    "none": "sans GPU (calcul sur CPU)",
+    "exclusive": "un GPU entier pour vous",
+    "shared": "une part d'un GPU partagé ({n} étudiants par GPU)",
+    "mig": "une tranche MIG d'un GPU",
+}
+
+
+class GpuRefused(web.HTTPError):
+    """No GPU for this spawn: the page and the API show the reason, in French."""
+
+    def __init__(self, refusal: NoGpu):
+        super().__init__(503, refusal.message())
+        self.jupyterhub_message = refusal.message()
 
 
 def enrolled_courses(group_names: set[str], course_ids) -> list[str]:
@@ -36,6 +56,10 @@ def enrolled_courses(group_names: set[str], course_ids) -> list[str]:
     ]
 
 
+def _gpu_offer(profile: CourseProfile) -> str:
+    return GPU_OFFER[profile.gpu_policy].format(n=profile.students_per_gpu)
+
+
 class CourseSpawner(DockerSpawner):
     courses = Dict(
         config=True,
@@ -44,6 +68,8 @@ class CourseSpawner(DockerSpawner):
     state_dir = Unicode(config=True, help="The site's state directory (homes live there).")
     grader_url = Unicode(config=True, help="The grading service, as a course's formgrader "
                                            "server reaches it.")
+    gpu = Dict(config=True, help="The site's `gpu` section (SiteGpu fields): this node's GPUs, "
+                                 "where they are listed, and the runtime that binds them.")
     security_opt = List(
         ["no-new-privileges"], config=True, help="Docker security options of every container."
     )
@@ -88,7 +114,8 @@ class CourseSpawner(DockerSpawner):
                 f' value="{course_id}"{checked}>'
                 f'<label class="form-check-label" for="course-{course_id}">'
                 f"<strong>{html.escape(profile.title)}</strong><br>"
-                f"<small>{html.escape(profile.description)}</small></label></div>"
+                f"<small>{html.escape(profile.description)}</small><br>"
+                f"<small>GPU : {html.escape(_gpu_offer(profile))}</small></label></div>"
             )
         return "<fieldset><legend>Choisissez votre cours</legend>" + "".join(options) + "</fieldset>"
 
@@ -135,7 +162,36 @@ class CourseSpawner(DockerSpawner):
                         for name, path in profile.datasets.items()})
         return volumes
 
-    def _apply(self, profile: CourseProfile) -> None:
+    _gpu_pools: dict[tuple, GpuPool] = {}  # one per hub process and site: shared by all users
+
+    def _gpu_pool(self) -> GpuPool:
+        key = (self.state_dir, self.network_name)
+        if key not in CourseSpawner._gpu_pools:
+            site_gpu = SiteGpu(**self.gpu)
+            found = inventory.read(site_gpu)
+            self.log.info("GPU inventory (%s): %s%s", found.source,
+                          ", ".join(str(d.key) for d in found.devices) or "none",
+                          f" ({found.note})" if found.note else "")
+            label = f"{INSTANCE_LABEL}={self.network_name}"
+            CourseSpawner._gpu_pools[key] = GpuPool(
+                found, StateDir(Path(self.state_dir)),
+                lambda: self.client.containers(all=True, filters={"label": label}))
+        return CourseSpawner._gpu_pools[key]
+
+    def _allocate_gpu(self, profile: CourseProfile) -> Allocation | None:
+        """The GPU (or share, or slice) this server gets, or a refusal that says why.
+        Formgrader servers never take one."""
+        if profile.gpu_policy == "none" or self._graded_course():
+            return None
+        request = Request(self.user.name, profile.id, profile.gpu_policy,
+                          profile.students_per_gpu)
+        try:
+            return self._gpu_pool().acquire(request, datetime.now(timezone.utc))
+        except NoGpu as refusal:
+            self.log.warning("No GPU for %s in %s: %s", self.user.name, profile.id, refusal)
+            raise GpuRefused(refusal) from None
+
+    def _apply(self, profile: CourseProfile, allocation: Allocation | None = None) -> None:
         if profile.image not in self._get_allowed_images():
             raise web.HTTPError(500, f"Image {profile.image} is not among the course images.")
         self.image = profile.image
@@ -147,31 +203,42 @@ class CourseSpawner(DockerSpawner):
             "shm_size": profile.shm_size,
             "cap_drop": ["ALL"],
             "security_opt": list(self.security_opt),
+            **binding.host_config(allocation, SiteGpu(**self.gpu).runtime),
         }
         self.extra_create_kwargs = {
             "labels": {
                 INSTANCE_LABEL: self.network_name,
                 "org.classhub.user": self.user.name,
                 "org.classhub.course": profile.id,
+                **(binding.labels(allocation) if allocation else {}),
             }
         }
         role = "grader" if self._graded_course() else "student"
         env = {"CLASSHUB_COURSE": profile.id, "CLASSHUB_ROLE": role}
         if role == "grader":
             env["CLASSHUB_GRADER_URL"] = self.grader_url
-        if profile.gpu_policy == "none":
-            # Hides every GPU even where the NVIDIA runtime is the engine's default.
-            env["NVIDIA_VISIBLE_DEVICES"] = "void"
-        self.environment = {**self.environment, **env}
+        env.update(binding.environment(allocation))
+        # The spawner outlives a server: a previous spawn's GPU settings must not linger.
+        kept = {k: v for k, v in self.environment.items() if k not in binding.ENV_KEYS}
+        self.environment = {**kept, **env}
 
     async def start(self):
         profile = self._chosen_profile()
-        self._apply(profile)
-        self.log.info("Starting %s for course %s from %s", self.user.name, profile.id, profile.image)
-        started = await super().start()
+        allocation = self._allocate_gpu(profile)
+        try:
+            self._apply(profile, allocation)
+            self.log.info("Starting %s for course %s from %s%s", self.user.name, profile.id,
+                          profile.image, f" on GPU {allocation.device} ({allocation.share})"
+                          if allocation else "")
+            started = await super().start()
+        finally:
+            if allocation:
+                self._gpu_pool().settle(self.user.name)
         record(self.state_dir, self.user.name, "server.start", course=profile.id,
                image=profile.image, datasets=dict(sorted(profile.dataset_classes.items())),
-               mem_limit=profile.mem_limit, gpu=profile.gpu_policy)
+               mem_limit=profile.mem_limit, gpu=profile.gpu_policy,
+               **({"gpu_device": str(allocation.device), "gpu_share": str(allocation.share)}
+                  if allocation else {}))
         return started
 
     async def stop(self, now=False):

@@ -1,0 +1,58 @@
+"""This node's GPUs, as the site config says to list them: NVML, the config, or NVML if present."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from classhub.config.model import SiteGpu
+from classhub.gpu import nvml
+from classhub.gpu.devices import Device
+
+
+def node_name(gpu: SiteGpu) -> str:
+    return gpu.node or socket.gethostname()
+
+
+def configured(gpu: SiteGpu) -> list[Device]:
+    node = node_name(gpu)
+    devices = []
+    for d in gpu.devices:
+        if d.mig:
+            devices.extend(Device(node, s.uuid, s.name, s.memory_mib, parent=d.uuid)
+                           for s in d.mig)
+        else:
+            devices.append(Device(node, d.uuid, d.name, d.memory_mib))
+    return devices
+
+
+@dataclass
+class Inventory:
+    devices: list[Device]
+    source: str  # "nvml", "config" or "none"
+    nvml: nvml.Nvml | None  # where memory and per-process use can be read
+    note: str = ""
+
+    def memory_used_mib(self) -> dict[str, int]:
+        if self.nvml is None:
+            return {}
+        try:
+            return self.nvml.memory_used_mib()
+        except nvml.NvmlUnavailable:
+            return {}
+
+
+def read(gpu: SiteGpu) -> Inventory:
+    """The node's GPUs. `nvml` fails loudly without the driver; `auto` falls back to the
+    config's `devices` and says why."""
+    node = node_name(gpu)
+    if gpu.inventory == "config":
+        return Inventory(configured(gpu), "config", None)
+    try:
+        driver = nvml.source()
+        return Inventory(driver.devices(node), "nvml", driver)
+    except nvml.NvmlUnavailable as error:
+        if gpu.inventory == "nvml":
+            raise
+        devices = configured(gpu)
+        return Inventory(devices, "config" if devices else "none", None, note=str(error))

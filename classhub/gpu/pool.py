@@ -1,0 +1,67 @@
+"""The GPU table as the engine tells it: who holds what is read from the containers' labels at
+each request, so a restarted hub, a stopped server or a removed container can never leave the
+table out of step. The only memory kept here is the allocations handed out whose container
+does not exist yet (a spawn in progress).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from classhub.gpu import binding, reservations
+from classhub.gpu.allocator import Allocation, GpuTable, Request
+from classhub.gpu.inventory import Inventory
+from classhub.state import StateDir
+
+GONE = {"exited", "dead", "removing"}
+
+
+def held(containers: list[dict]) -> list[Allocation]:
+    """Allocations recorded on containers that still run (or are being created).
+
+    `containers` is the engine's listing (the Docker API's `Labels` and `State` of each)."""
+    allocations = []
+    for container in containers:
+        if container.get("State") in GONE:
+            continue
+        allocation = binding.from_labels(container.get("Labels") or {})
+        if allocation is not None:
+            allocations.append(allocation)
+    return allocations
+
+
+class GpuPool:
+    def __init__(self, inventory: Inventory, state: StateDir,
+                 list_containers: Callable[[], list[dict]]):
+        self.inventory = inventory
+        self.state = state
+        self.list_containers = list_containers
+        self._pending: dict[str, Allocation] = {}
+        self._lock = threading.Lock()
+
+    def table(self, replacing: str | None = None) -> GpuTable:
+        """The table now; `replacing`'s own containers are left out (a new spawn replaces them)."""
+        allocations = [a for a in held(self.list_containers()) if a.holder != replacing]
+        allocations += [a for holder, a in self._pending.items() if holder != replacing]
+        return GpuTable(self.inventory.devices, allocations, reservations.load(self.state))
+
+    def free_mib(self) -> dict[str, int]:
+        used = self.inventory.memory_used_mib()
+        return {d.uuid: d.memory_mib - used[d.uuid]
+                for d in self.inventory.devices if d.memory_mib and d.uuid in used}
+
+    def acquire(self, request: Request, now: datetime) -> Allocation:
+        """An allocation for `request`, held until its container exists (see `settle`).
+        Raises NoGpu with the reason when nothing fits."""
+        with self._lock:
+            allocation = self.table(replacing=request.holder).allocate(
+                request, now, self.free_mib())
+            self._pending[request.holder] = allocation
+            return allocation
+
+    def settle(self, holder: str) -> None:
+        """The spawn is over: its container carries the allocation now, or it failed."""
+        with self._lock:
+            self._pending.pop(holder, None)
