@@ -61,11 +61,68 @@ def cmd_status(args) -> int:
     print(f"hub: {report['hub']}   proxy: {report['proxy']}   engine: {report['engine']}   "
           f"url: {report['url']}")
     print(f"courses: {', '.join(report['courses']) or 'none'}")
+    if report.get("gpus", {}).get("devices") or report.get("gpus", {}).get("note"):
+        print("\n".join(_gpu_lines(report["gpus"])))
     print(f"servers running: {len(report['servers'])}")
     for s in report["servers"]:
         print(f"  {s['user']:<20} {s['course']:<16} {s['image']:<24} "
               f"mem {_size(s.get('memory_bytes'))}/{_size(s.get('mem_limit_bytes'))}  "
               f"cpu {s['cpu_limit']:g}  pids {s.get('pids', '-')}/{s.get('pids_limit')}")
+    return 0
+
+
+def _gpu_lines(gpus: dict) -> list[str]:
+    note = f": {gpus['note']}" if gpus["note"] else ""
+    lines = [f"GPUs ({gpus['inventory']}{note}): {len(gpus['devices'])}"]
+    for d in gpus["devices"]:
+        memory = (f"{d['memory_used_mib'] if d['memory_used_mib'] is not None else '?'}"
+                  f"/{d['memory_mib'] or '?'} MiB")
+        slice_of = f" (MIG of {d['mig_of']})" if d["mig_of"] else ""
+        holders = ", ".join(f"{h['user']} [{h['course']}, {h['share']}]"
+                            for h in d["holders"]) or "free"
+        lines.append(f"  {d['node']}/{d['uuid']} {d['name']}{slice_of}  {memory}  {holders}")
+        for r in d["reservations"]:
+            who = f"{r['user']} in {r['course']}" if r["user"] else r["course"]
+            lines.append(f"    reserved {r['id']} for {who}: {r['start']} -> {r['end']}"
+                         f"{' (now)' if r['active'] else ''}{' ' + r['note'] if r['note'] else ''}")
+    return lines
+
+
+def cmd_gpu_list(args) -> int:
+    from classhub.gpu.admin import report
+
+    gpus = report(_platform(args))
+    print(json.dumps(gpus, indent=2) if args.json else "\n".join(_gpu_lines(gpus)))
+    return 0
+
+
+def cmd_gpu_reserve(args) -> int:
+    from datetime import datetime, timezone
+
+    from classhub.gpu.admin import reserve, when
+
+    now = datetime.now(timezone.utc)
+    made = reserve(_platform(args), args.course, args.count,
+                   when(args.start, now) if args.start else now, when(args.until, now),
+                   user=args.user, note=args.note or "")
+    print(f"reservation {made.id}: {', '.join(str(k) for k in made.devices)} for "
+          f"{made.user + ' in ' if made.user else ''}{made.course}, "
+          f"{made.start.astimezone():%Y-%m-%d %H:%M} -> {made.end.astimezone():%Y-%m-%d %H:%M}")
+    return 0
+
+
+def cmd_gpu_release(args) -> int:
+    platform = _platform(args)
+    if args.reservation:
+        from classhub.gpu.admin import cancel
+
+        gone = cancel(platform, args.reservation)
+        print(f"reservation {gone.id} of {gone.course} cancelled")
+    if args.user:
+        from classhub.hubapi import HubAPI
+
+        HubAPI.for_platform(platform).stop_server(args.user)
+        print(f"{args.user}'s server stopped; its GPU is free")
     return 0
 
 
@@ -445,6 +502,25 @@ def parser() -> argparse.ArgumentParser:
              "archive, then delete student homes as the course's retention says", course_verbs)
     p.add_argument("course")
     p.add_argument("--output", "-o", required=True, help="folder for the archive")
+    gpu = verb("gpu", None, "the node's GPUs: who holds them, reservations").add_subparsers(
+        dest="gpu_verb", required=True, metavar="VERB")
+    p = verb("list", cmd_gpu_list, "every GPU with its holders, memory in use and "
+             "reservations", gpu)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = verb("reserve", cmd_gpu_reserve, "set GPUs aside for a course (or one of its "
+             "instructors) for a time window", gpu)
+    p.add_argument("course")
+    p.add_argument("--count", type=int, default=1, help="how many GPUs (or MIG slices)")
+    p.add_argument("--from", dest="start", help="start: +30m, +2h, +1d or an ISO time "
+                   "(default: now)")
+    p.add_argument("--until", required=True, help="end: +2h or an ISO time")
+    p.add_argument("--for", dest="user", help="only this person may use them")
+    p.add_argument("--note", help="shown with the reservation (e.g. the lab session)")
+    p = verb("release", cmd_gpu_release, "cancel a reservation, or stop a person's server to "
+             "free their GPU", gpu)
+    release = p.add_mutually_exclusive_group(required=True)
+    release.add_argument("--reservation", metavar="ID")
+    release.add_argument("--user", metavar="NAME")
     tls_verbs = verb("tls", None, "HTTPS for the room").add_subparsers(
         dest="tls_verb", required=True, metavar="VERB")
     p = verb("init", cmd_tls_init, "make the room's CA (once) and a server certificate for "

@@ -18,6 +18,7 @@ from classhub.config.model import Platform
 from classhub.coursework.lifecycle import write_course_config
 from classhub.enrolment import Enrolment
 from classhub.errors import ClasshubError
+from classhub.gpu import admin as gpu_admin
 from classhub.hub.config import PROXY_TOKEN_SECRET
 from classhub.hubapi import HubAPI
 from classhub.state import StateDir, write_private
@@ -224,6 +225,10 @@ def status(platform: Platform) -> dict:
         report["engine"] = "unreachable"
         return report
     report["engine"] = "running"
+    try:
+        report["gpus"] = gpu_admin.report(platform)
+    except ClasshubError as error:
+        report["gpus"] = {"inventory": "unreadable", "note": str(error), "devices": []}
     with ThreadPoolExecutor(max_workers=8) as pool:
         usage = list(pool.map(_container_usage, containers))
     for container, use in zip(containers, usage, strict=True):

@@ -90,8 +90,8 @@ class NoGpu(Exception):
             return (f"Ce poste n'a {none} {kind} à attribuer, alors que le cours « {course} » "
                     f"en demande {one}. Le TP ne peut pas tourner sans : prévenez votre "
                     f"enseignant ou l'équipe informatique.")
-        parts = [f"{none.capitalize()} {kind} libre pour le cours « {course} » "
-                 f"({self.devices_of_kind} sur ce poste)."]
+        parts = [(f"{none.capitalize()} {kind} libre pour le cours « {course} » "
+                  f"({self.devices_of_kind} sur ce poste).")]
         if self.holders:
             held = ", ".join(f"{a.holder} (cours {a.course}, {a.device.uuid}"
                              f"{'' if a.share == WHOLE else f', part {a.share}'})"

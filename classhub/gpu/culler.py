@@ -56,13 +56,15 @@ class IdleWatch:
         for holder in holders:
             if holder.container_id in busy:
                 self.last_active[holder.container_id] = now_s
-            # Before this culler started, nothing is known: count from then, or from the start.
-            since = self.last_active.get(holder.container_id,
-                                         max(holder.started_s, self.watching_since_s))
             if (now_s - holder.started_s >= self.grace_s
-                    and now_s - since >= self.idle_after_s):
+                    and now_s - self.idle_since(holder) >= self.idle_after_s):
                 idle.append(holder)
         return idle
+
+    def idle_since(self, holder: Holder) -> float:
+        # Before this culler started nothing is known: count from then, or from the start.
+        return self.last_active.get(holder.container_id,
+                                    max(holder.started_s, self.watching_since_s))
 
 
 def gpu_holders(containers: list[dict]) -> list[Holder]:
@@ -110,7 +112,18 @@ def run(site_file: str) -> None:  # pragma: no cover - the loop; its parts are t
         last_look = now
         busy = {cid for cid in map(container_of, busy_pids) if cid}
         holders = gpu_holders(engine.api.containers(all=True, filters={"label": label_filter}))
-        for holder in watch.observe(holders, busy, now):
+        idle = watch.observe(holders, busy, now)
+        if not idle:
+            continue
+        # Only servers that are up: stopping a spawn in progress would interrupt it.
+        try:
+            ready = {u["name"] for u in api.request("GET", "/users?state=ready")}
+        except Exception as error:  # noqa: BLE001 - the hub may be restarting; next round
+            log.warning("the hub does not list its servers: %s", error)
+            continue
+        for holder in idle:
+            if holder.user not in ready:
+                continue
             log.info("%s has not used GPU %s for %ss: stopping the server", holder.user,
                      holder.uuid, gpu.idle_release_after_s)
             try:
@@ -120,7 +133,7 @@ def run(site_file: str) -> None:  # pragma: no cover - the loop; its parts are t
                 continue
             record(state_dir, "classhub-gpu-culler", "gpu.idle-release", course=holder.course,
                    target=holder.user, gpu=holder.uuid,
-                   idle_s=round(now - watch.last_active.get(holder.container_id, started)))
+                   idle_s=round(now - watch.idle_since(holder)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ import socket
 from dataclasses import dataclass
 
 from classhub.config.model import SiteGpu
+from classhub.errors import ClasshubError
 from classhub.gpu import nvml
 from classhub.gpu.devices import Device
 
@@ -53,6 +54,8 @@ def read(gpu: SiteGpu) -> Inventory:
         return Inventory(driver.devices(node), "nvml", driver)
     except nvml.NvmlUnavailable as error:
         if gpu.inventory == "nvml":
-            raise
+            raise ClasshubError(f"gpu.inventory is nvml but {error}",
+                                "install the NVIDIA driver, or list the GPUs under gpu.devices "
+                                "with gpu.inventory: config") from None
         devices = configured(gpu)
         return Inventory(devices, "config" if devices else "none", None, note=str(error))

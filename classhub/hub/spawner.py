@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import ClassVar
 
 from dockerspawner import DockerSpawner
 from tornado import web
@@ -162,7 +163,7 @@ class CourseSpawner(DockerSpawner):
                         for name, path in profile.datasets.items()})
         return volumes
 
-    _gpu_pools: dict[tuple, GpuPool] = {}  # one per hub process and site: shared by all users
+    _gpu_pools: ClassVar[dict[tuple, GpuPool]] = {}  # one per hub and site, for all users
 
     def _gpu_pool(self) -> GpuPool:
         key = (self.state_dir, self.network_name)

@@ -199,16 +199,19 @@ def run_in_kernel(base_url: str, username: str, token: str, code: str, timeout_s
     return "".join(out)
 
 
-def start_hub(folder: Path, auth: dict | None = None, **hub_settings) -> RunningHub:
-    site = write_site(
+def start_hub(folder: Path, auth: dict | None = None, site: dict | None = None,
+              **hub_settings) -> RunningHub:
+    """A hub of its own; `site` adds top-level sections of the site config (e.g. `gpu`)."""
+    site_file = write_site(
         folder,
         name=f"cht{secrets.token_hex(3)}",
         hub={"bind_url": f"http://127.0.0.1:{free_port()}", "api_port": free_port(),
              "proxy_api_port": free_port(), "grader_port": free_port(), **hub_settings},
         **({"auth": auth} if auth else {}),
+        **(site or {}),
     )
     _add_second_course(folder)
-    platform = load_platform(site)
+    platform = load_platform(site_file)
     up(platform)
     return RunningHub(platform, folder)
 
