@@ -22,7 +22,29 @@ def _platform(args):
 def cmd_check(args) -> int:
     platform = _platform(args)
     print(f"{platform.site_file}: valid; courses: {', '.join(sorted(platform.courses)) or 'none'}")
+    _check_gpus(platform)
     return 0
+
+
+def _check_gpus(platform) -> None:
+    """Courses that want a GPU on a node that has none of the kind they need: said now, not
+    at the first student's spawn."""
+    from classhub.gpu import inventory
+
+    wanting = {cid: p.gpu_policy for cid, p in platform.profiles().items()
+               if p.gpu_policy != "none"}
+    if not wanting:
+        return
+    found = inventory.read(platform.site.gpu)
+    slices = sum(d.is_mig for d in found.devices)
+    whole = len(found.devices) - slices
+    print(f"GPUs ({found.source}): {whole} whole, {slices} MIG slice(s)"
+          f"{' - ' + found.note if found.note else ''}")
+    for course, policy in sorted(wanting.items()):
+        if not (slices if policy == "mig" else whole):
+            print(f"classhub: warning: course {course} wants gpu.policy {policy} but this node "
+                  f"has no {'MIG slice' if policy == 'mig' else 'whole GPU'}; its students' "
+                  f"spawns will be refused", file=sys.stderr)
 
 
 def cmd_up(args) -> int:

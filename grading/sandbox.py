@@ -35,6 +35,9 @@ WORKDIR = "/home/jovyan/work"
 LABEL = "org.classhub.grading"
 REPORT_LIMIT = 64 * 2**20  # bytes of cells.jsonl read back; a longer report is cut there
 START_MARGIN_S = 60  # container and kernel start, on top of the notebook's budget
+# Grading runs on CPU, even where the NVIDIA runtime is the engine's default: a GPU is given
+# out by the allocator to students' servers only.
+NO_GPU = {"NVIDIA_VISIBLE_DEVICES": "void"}
 # The kernel starts with `python -P`, so that a submitted `zmq.py` or `ipykernel_launcher.py`
 # cannot replace the kernel's own modules; once started, the working folder goes on sys.path
 # as a notebook's kernel has it (helper modules shipped with the assignment import), leaving no
@@ -195,7 +198,7 @@ class Sandbox:
             executor = self.engine.containers.create(
                 self.image, ["python", "-P", "/opt/classhub-grading/executor.py", "/job"],
                 user=f"{EXECUTOR_UID}:{EXECUTOR_UID}", network_mode="none", init=True,
-                environment={"HOME": "/tmp", "PYTHONSAFEPATH": "1"},
+                environment={"HOME": "/tmp", "PYTHONSAFEPATH": "1", **NO_GPU},
                 volumes={**_volume(EXECUTOR_SCRIPT, "/opt/classhub-grading/executor.py", "ro"),
                          **_volume(job / "in", "/job/in", "ro"),
                          **_volume(job / "out", "/job/out", "rw")},
@@ -208,7 +211,7 @@ class Sandbox:
                 user=f"{KERNEL_UID}:{KERNEL_UID}", working_dir=WORKDIR,
                 network_mode=f"container:{executor.id}", pid_mode=f"container:{executor.id}",
                 environment={"HOME": "/home/jovyan", "NBGRADER_EXECUTION": "autograde",
-                             **self.env},
+                             **self.env, **NO_GPU},
                 volumes={**_volume(job / "kernel", "/run/classhub-kernel", "ro"),
                          **_volume(job / "work", WORKDIR, "rw"), **self.volumes},
                 labels={**self.labels, f"{LABEL}.role": "kernel"},

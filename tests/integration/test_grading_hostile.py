@@ -76,6 +76,7 @@ found["executor_environ"] = probe(lambda: open(f"/proc/{executor[0]}/environ").r
 found["kill_executor"] = probe(lambda: os.kill(int(executor[0]), 9))
 status = dict(l.split(":\t") for l in open("/proc/self/status").read().splitlines() if ":\t" in l)
 found["uid"] = os.getuid()
+found["gpus"] = os.environ.get("NVIDIA_VISIBLE_DEVICES")
 found["cap_eff"] = status["CapEff"].strip()
 found["no_new_privs"] = status["NoNewPrivs"].strip()
 found["interfaces"] = sorted(os.listdir("/sys/class/net"))
@@ -270,6 +271,7 @@ def test_probes_from_inside_the_sandbox(batch):
     reached = {k: v for k, v in found.items() if isinstance(v, str) and v.startswith("reached")}
     assert reached == {}, reached
     assert found["uid"] == 1000
+    assert found["gpus"] == "void"  # grading runs on CPU even where nvidia is the default runtime
     assert found["cap_eff"] == "0000000000000000" and found["no_new_privs"] == "1"
     assert found["interfaces"] == ["lo"]
     assert found["root_mount"] == "ro"

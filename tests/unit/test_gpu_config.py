@@ -136,3 +136,19 @@ def test_idle_means_no_computing_for_the_set_time_after_the_grace_period():
     quick = IdleWatch(idle_after_s=10, grace_s=300, watching_since_s=0)
     assert quick.observe([new], busy=set(), now_s=1399) == []  # still in its grace period
     assert quick.observe([new], busy=set(), now_s=1400) == [new]
+
+
+def test_check_warns_when_a_course_wants_a_gpu_the_node_does_not_have(site_file, capsys,
+                                                                      monkeypatch):
+    from classhub.cli import main
+
+    monkeypatch.setenv(FAKE_NVML_ENV, str(site_file.parent / "missing.json"))
+    _site(site_file, gpu={"devices": [H200]})
+    _course(site_file, gpu={"policy": "mig"})
+    assert main(["--site", str(site_file), "check"]) == 0
+    out, err = capsys.readouterr()
+    assert "GPUs (config): 1 whole, 0 MIG slice(s)" in out
+    assert "course demo wants gpu.policy mig but this node has no MIG slice" in err
+    _course(site_file, gpu={"policy": "exclusive"})
+    assert main(["--site", str(site_file), "check"]) == 0
+    assert "warning" not in capsys.readouterr().err
