@@ -83,7 +83,8 @@ def cmd_status(args) -> int:
     print(f"hub: {report['hub']}   proxy: {report['proxy']}   engine: {report['engine']}   "
           f"url: {report['url']}")
     print(f"courses: {', '.join(report['courses']) or 'none'}")
-    if report.get("gpus", {}).get("devices") or report.get("gpus", {}).get("note"):
+    gpus = report.get("gpus", {})
+    if gpus.get("devices") or gpus.get("courses"):
         print("\n".join(_gpu_lines(report["gpus"])))
     print(f"servers running: {len(report['servers'])}")
     for s in report["servers"]:

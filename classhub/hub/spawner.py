@@ -20,6 +20,7 @@ from traitlets import Dict, List, Unicode, default
 from classhub.audit import record
 from classhub.config.model import USERNAME, CourseProfile, SiteGpu
 from classhub.coursework.layout import DATASETS_IN_CONTAINER, CourseSpace
+from classhub.errors import ClasshubError
 from classhub.engine import INSTANCE_LABEL
 from classhub.gpu import binding, inventory
 from classhub.gpu.allocator import Allocation, NoGpu, Request
@@ -42,9 +43,9 @@ GPU_OFFER = {
 class GpuRefused(web.HTTPError):
     """No GPU for this spawn: the page and the API show the reason, in French."""
 
-    def __init__(self, refusal: NoGpu):
-        super().__init__(503, refusal.message())
-        self.jupyterhub_message = refusal.message()
+    def __init__(self, message: str):
+        super().__init__(503, message)
+        self.jupyterhub_message = message
 
 
 def enrolled_courses(group_names: set[str], course_ids) -> list[str]:
@@ -174,9 +175,10 @@ class CourseSpawner(DockerSpawner):
                           ", ".join(str(d.key) for d in found.devices) or "none",
                           f" ({found.note})" if found.note else "")
             label = f"{INSTANCE_LABEL}={self.network_name}"
+            engine = self.client  # DockerSpawner's API client, shared by every spawner
             CourseSpawner._gpu_pools[key] = GpuPool(
                 found, StateDir(Path(self.state_dir)),
-                lambda: self.client.containers(all=True, filters={"label": label}))
+                lambda: engine.containers(all=True, filters={"label": label}))
         return CourseSpawner._gpu_pools[key]
 
     def _allocate_gpu(self, profile: CourseProfile) -> Allocation | None:
@@ -190,7 +192,11 @@ class CourseSpawner(DockerSpawner):
             return self._gpu_pool().acquire(request, datetime.now(timezone.utc))
         except NoGpu as refusal:
             self.log.warning("No GPU for %s in %s: %s", self.user.name, profile.id, refusal)
-            raise GpuRefused(refusal) from None
+            raise GpuRefused(refusal.message()) from None
+        except ClasshubError as error:  # the inventory cannot be read (NVML)
+            self.log.error("GPU inventory: %s", error)
+            raise GpuRefused("Les GPU de ce poste sont illisibles (pilote NVIDIA) ; le TP ne "
+                             "peut pas démarrer. Prévenez l'équipe informatique.") from None
 
     def _apply(self, profile: CourseProfile, allocation: Allocation | None = None) -> None:
         if profile.image not in self._get_allowed_images():
