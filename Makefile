@@ -10,7 +10,7 @@ TORCH_VERSION := 2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
 
-.PHONY: help deps engine images up down status test test-unit test-integration docs wheelhouse bench lock clean lock-images
+.PHONY: help deps engine gpu-standin images up down status test test-unit test-integration docs wheelhouse bench lock clean lock-images
 
 help:
 	@echo "make up      bring the platform up on this machine (builds what is missing)"
@@ -32,6 +32,11 @@ deps: $(BIN)/classhub node_modules/.bin/configurable-http-proxy
 
 engine:
 	scripts/ensure-engine
+
+# The GPU tests' stand-in for the NVIDIA runtime (a runtime named nvidia that is runc), where the
+# engine has no nvidia runtime; see tests/gpu/standin-runtime.
+gpu-standin: engine
+	tests/gpu/standin-runtime
 
 $(SITE):
 	cp site.example.yaml $(SITE)
@@ -62,10 +67,10 @@ docs: deps
 test-unit: deps
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
-test-integration: deps engine wheelhouse
+test-integration: deps engine gpu-standin wheelhouse
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-test: deps engine wheelhouse
+test: deps engine gpu-standin wheelhouse
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: deps engine wheelhouse

@@ -71,9 +71,6 @@ class ResourceOverrides(Strict):
         return None if value is None else _check_memory(value)
 
 
-GPU_POLICIES = ("none", "exclusive", "shared", "mig")
-
-
 class Gpu(Strict):
     """Which GPU a student container gets (a course's policy; the site's `gpu` is the default)."""
 

@@ -84,9 +84,12 @@ def reserve(platform: Platform, course: str, count: int, start: datetime, end: d
     now = datetime.now(timezone.utc)
     with state.lock():
         gpus, _ = table(platform)
+        taken = {r.id for r in gpus.reservations}
+        reservation_id = next(i for i in (f"r-{secrets.token_hex(3)}" for _ in iter(int, 1))
+                              if i not in taken)
         try:
-            made = gpus.reserve(f"r-{secrets.token_hex(3)}", course, policy, count, start, end,
-                                now, user=user, note=note)
+            made = gpus.reserve(reservation_id, course, policy, count, start, end, now,
+                                user=user, note=note)
         except ReservationRefused as error:
             raise ClasshubError(str(error), "see `classhub gpu list`") from None
         reservations.save(state, gpus.reservations, now)

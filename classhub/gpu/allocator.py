@@ -217,10 +217,3 @@ class GpuTable:
                                   start, end, user, note)
         self.reservations.append(reservation)
         return reservation
-
-    def cancel(self, reservation_id: str) -> Reservation | None:
-        for r in self.reservations:
-            if r.id == reservation_id:
-                self.reservations.remove(r)
-                return r
-        return None

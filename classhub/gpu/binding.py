@@ -17,6 +17,9 @@ PREFIX = "org.classhub.gpu."
 UUID_LABEL = PREFIX + "uuid"
 MEMORY_FRACTION_ENV = "CLASSHUB_GPU_MEMORY_FRACTION"  # read by the image's classhub_gpu_share
 ENV_KEYS = ("NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", MEMORY_FRACTION_ENV)
+# Of each share, PyTorch's allocator gets 95%: the rest is for what it does not count (each
+# process's CUDA context, cuBLAS workspaces), so that N full shares still fit on the GPU.
+ALLOCATOR_PART = 0.95
 
 
 def labels(allocation: Allocation) -> dict[str, str]:
@@ -53,8 +56,12 @@ def environment(allocation: Allocation | None) -> dict[str, str]:
         "NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
     }
     if allocation.share < 1:
-        env[MEMORY_FRACTION_ENV] = f"{float(allocation.share):.6g}"
+        env[MEMORY_FRACTION_ENV] = memory_fraction(allocation.share)
     return env
+
+
+def memory_fraction(share: Fraction) -> str:
+    return f"{float(share) * ALLOCATOR_PART:.4g}"
 
 
 def host_config(allocation: Allocation | None, runtime: str) -> dict:

@@ -4,7 +4,8 @@ Every `gpu.check_every_s` it asks NVML which processes computed on a GPU since t
 maps each process to its container through /proc/<pid>/cgroup, and stops the server of a
 GPU-holding container that has not computed for `gpu.idle_release_after_s`, never sooner than
 `gpu.idle_grace_s` after it started. Stopping the server frees the GPU (its container goes).
-NVML has no per-process use on MIG slices: those are freed by the ordinary idle culler only.
+A device NVML cannot measure per process (MIG slices) is never judged idle: those servers are
+left to the ordinary idle culler.
 """
 
 from __future__ import annotations
@@ -81,6 +82,18 @@ def gpu_holders(containers: list[dict]) -> list[Holder]:
     return holders
 
 
+def ready_users(api, page: int = 200) -> set[str]:
+    """Users whose server is up, every page of them (the hub gives at most 200 at a time)."""
+    names: set[str] = set()
+    offset = 0
+    while True:
+        batch = api.request("GET", f"/users?state=ready&offset={offset}&limit={page}")
+        names.update(u["name"] for u in batch)
+        if len(batch) < page:
+            return names
+        offset += page
+
+
 def run(site_file: str) -> None:  # pragma: no cover - the loop; its parts are tested
     from classhub.audit import record
     from classhub.config import load_platform
@@ -105,19 +118,21 @@ def run(site_file: str) -> None:  # pragma: no cover - the loop; its parts are t
         time.sleep(gpu.check_every_s)
         now = time.time()
         try:
-            busy_pids = nvml.source().busy_pids(last_look)
+            activity = nvml.source().activity(last_look)
         except nvml.NvmlUnavailable as error:
             log.warning("NVML cannot be read, nothing freed this round: %s", error)
             continue
         last_look = now
-        busy = {cid for cid in map(container_of, busy_pids) if cid}
-        holders = gpu_holders(engine.api.containers(all=True, filters={"label": label_filter}))
+        busy = {cid for cid in map(container_of, activity.busy_pids) if cid}
+        # A device NVML cannot measure (a MIG slice) is never taken for an idle one.
+        holders = [h for h in gpu_holders(engine.api.containers(
+            all=True, filters={"label": label_filter})) if h.uuid in activity.measured]
         idle = watch.observe(holders, busy, now)
         if not idle:
             continue
         # Only servers that are up: stopping a spawn in progress would interrupt it.
         try:
-            ready = {u["name"] for u in api.request("GET", "/users?state=ready")}
+            ready = ready_users(api)
         except Exception as error:  # noqa: BLE001 - the hub may be restarting; next round
             log.warning("the hub does not list its servers: %s", error)
             continue

@@ -31,14 +31,20 @@ def configured(gpu: SiteGpu) -> list[Device]:
 class Inventory:
     devices: list[Device]
     source: str  # "nvml", "config" or "none"
-    nvml: nvml.Nvml | None  # where memory and per-process use can be read
-    note: str = ""
+    driver: nvml.Nvml | None  # where memory and per-process use can be read
+    note: str = ""  # why NVML was not used, when `auto` fell back to the config
+
+    @property
+    def settled(self) -> bool:
+        """Worth keeping for the hub's lifetime: NVML answered, or the config was asked for.
+        A fallback is read again next time (the driver may not have been ready at boot)."""
+        return not self.note
 
     def memory_used_mib(self) -> dict[str, int]:
-        if self.nvml is None:
+        if self.driver is None:
             return {}
         try:
-            return self.nvml.memory_used_mib()
+            return self.driver.memory_used_mib()
         except nvml.NvmlUnavailable:
             return {}
 

@@ -8,8 +8,10 @@ Standard library and nvidia-ml-py only (the GPU check script imports it on a bar
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -22,6 +24,16 @@ class NvmlUnavailable(Exception):
     """No NVIDIA driver library on this machine (or it cannot be initialised)."""
 
 
+@dataclass(frozen=True)
+class Activity:
+    """Which host processes computed on a GPU since a moment, and on which devices that could
+    be measured at all (NVML has no per-process use on MIG slices): a holder of a device that
+    was not measured is never judged idle."""
+
+    busy_pids: frozenset[int]
+    measured: frozenset[str]  # UUIDs
+
+
 class Nvml(Protocol):
     def devices(self, node: str) -> list[Device]:
         """Every GPU, and every MIG slice of a GPU in MIG mode (whose GPU is then not listed
@@ -30,8 +42,22 @@ class Nvml(Protocol):
     def memory_used_mib(self) -> dict[str, int]:
         """Memory in use by UUID (GPUs and slices)."""
 
-    def busy_pids(self, since_s: float) -> set[int]:
-        """Host PIDs of processes that computed on any GPU since `since_s` (epoch seconds)."""
+    def activity(self, since_s: float) -> Activity:
+        """Processes that computed on any GPU since `since_s` (epoch seconds)."""
+
+
+def _wrapped(method):
+    """Any NVML error (a lost GPU, no permission) becomes NvmlUnavailable, which every caller
+    handles: a spawn is refused with a reason, status says so, the culler waits a round."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except self.nv.NVMLError as error:
+            raise NvmlUnavailable(f"NVML: {error}") from None
+
+    return call
 
 
 class DriverNvml:
@@ -53,19 +79,20 @@ class DriverNvml:
         for index in range(nv.nvmlDeviceGetCount()):
             yield nv.nvmlDeviceGetHandleByIndex(index)
 
-    def _slices(self, handle):
+    def _slices(self, handle) -> list | None:
+        """The MIG slices of a GPU in MIG mode (maybe none yet); None when MIG is off."""
         nv = self.nv
         try:
             current, _pending = nv.nvmlDeviceGetMigMode(handle)
-        except nv.NVMLError:  # a GPU without MIG support
-            return []
+        except (nv.NVMLError_NotSupported, nv.NVMLError_FunctionNotFound):  # a GPU without MIG
+            return None
         if current != nv.NVML_DEVICE_MIG_ENABLE:
-            return []
+            return None
         slices = []
         for index in range(nv.nvmlDeviceGetMaxMigDeviceCount(handle)):
             try:
                 slices.append(nv.nvmlDeviceGetMigDeviceHandleByIndex(handle, index))
-            except nv.NVMLError:  # an empty position
+            except nv.NVMLError_NotFound:  # an empty position
                 continue
         return slices
 
@@ -77,37 +104,43 @@ class DriverNvml:
         return Device(node=node, uuid=_text(uuid), name=_text(name), memory_mib=int(memory),
                       parent=parent)
 
+    @_wrapped
     def devices(self, node: str) -> list[Device]:
         found = []
         for handle in self._handles():
             gpu = self._describe(handle, node)
             slices = self._slices(handle)
-            if slices:
-                found.extend(self._describe(s, node, parent=gpu.uuid) for s in slices)
-            else:
+            if slices is None:
                 found.append(gpu)
+            else:  # in MIG mode: its slices only; none at all until the admin creates some
+                found.extend(self._describe(s, node, parent=gpu.uuid) for s in slices)
         return found
 
+    @_wrapped
     def memory_used_mib(self) -> dict[str, int]:
         used = {}
         for handle in self._handles():
-            used[_text(self.nv.nvmlDeviceGetUUID(handle))] = (
-                self.nv.nvmlDeviceGetMemoryInfo(handle).used // 2**20)
-            for piece in self._slices(handle):
-                used[_text(self.nv.nvmlDeviceGetUUID(piece))] = (
-                    self.nv.nvmlDeviceGetMemoryInfo(piece).used // 2**20)
+            for device in [handle, *(self._slices(handle) or [])]:
+                used[_text(self.nv.nvmlDeviceGetUUID(device))] = (
+                    self.nv.nvmlDeviceGetMemoryInfo(device).used // 2**20)
         return used
 
-    def busy_pids(self, since_s: float) -> set[int]:
+    @_wrapped
+    def activity(self, since_s: float) -> Activity:
         nv = self.nv
-        busy = set()
+        busy, measured = set(), set()
         for handle in self._handles():
+            uuid = _text(nv.nvmlDeviceGetUUID(handle))
             try:
                 samples = nv.nvmlDeviceGetProcessUtilization(handle, int(since_s * 1e6))
-            except nv.NVMLError:  # no sample since then, or not supported (MIG)
+            except nv.NVMLError_NotFound:  # measured: no process computed since then
+                measured.add(uuid)
                 continue
+            except nv.NVMLError:  # not supported (MIG mode) or unavailable: not measured
+                continue
+            measured.add(uuid)
             busy.update(s.pid for s in samples if s.smUtil > 0 or s.memUtil > 0)
-        return busy
+        return Activity(frozenset(busy), frozenset(measured))
 
 
 def _text(value) -> str:
@@ -120,7 +153,10 @@ class FakeNvml:
 
         {"gpus": [{"uuid": "GPU-...", "name": "...", "memory_mib": 81920, "used_mib": 0,
                    "mig": [{"uuid": "MIG-...", "name": "1g.10gb", "memory_mib": 9984}]}],
-         "busy_pids": [1234]}
+         "busy_pids": [1234], "unmeasured": ["GPU-..."]}
+
+    As with the driver, MIG slices are never measured; whole GPUs are unless listed under
+    "unmeasured".
     """
 
     def __init__(self, path: Path):
@@ -151,8 +187,12 @@ class FakeNvml:
                 used[piece["uuid"]] = piece.get("used_mib", 0)
         return used
 
-    def busy_pids(self, since_s: float) -> set[int]:
-        return set(self._read().get("busy_pids", []))
+    def activity(self, since_s: float) -> Activity:
+        data = self._read()
+        unmeasured = set(data.get("unmeasured", []))
+        measured = {g["uuid"] for g in data.get("gpus", [])
+                    if not g.get("mig") and g["uuid"] not in unmeasured}
+        return Activity(frozenset(data.get("busy_pids", [])), frozenset(measured))
 
 
 def source() -> Nvml:

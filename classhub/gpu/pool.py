@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from classhub.gpu import binding, reservations
@@ -40,12 +41,24 @@ class GpuPool:
         self.list_containers = list_containers
         self._pending: dict[str, Allocation] = {}
         self._lock = threading.Lock()
+        self._keys_by_uuid = {d.uuid: d.key for d in inventory.devices}
 
     def table(self, replacing: str | None = None) -> GpuTable:
-        """The table now; `replacing`'s own containers are left out (a new spawn replaces them)."""
-        allocations = [a for a in held(self.list_containers()) if a.holder != replacing]
-        allocations += [a for holder, a in self._pending.items() if holder != replacing]
-        return GpuTable(self.inventory.devices, allocations, reservations.load(self.state))
+        """The table now; `replacing`'s own containers are left out (a new spawn replaces them).
+
+        A spawn in progress counts once: from its pending allocation until its container
+        shows up, from the container's labels afterwards (which win)."""
+        by_holder = {h: a for h, a in self._pending.items() if h != replacing}
+        by_holder.update({a.holder: self._on_this_node(a) for a in held(self.list_containers())
+                          if a.holder != replacing})
+        return GpuTable(self.inventory.devices, list(by_holder.values()),
+                        reservations.load(self.state))
+
+    def _on_this_node(self, allocation: Allocation) -> Allocation:
+        """Labels written before the node was renamed (`gpu.node`, the host name) still hold
+        the GPU with that UUID: every container listed here runs on this node's engine."""
+        key = self._keys_by_uuid.get(allocation.device.uuid)
+        return replace(allocation, device=key) if key else allocation
 
     def free_mib(self) -> dict[str, int]:
         used = self.inventory.memory_used_mib()

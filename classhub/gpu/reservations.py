@@ -9,25 +9,30 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from classhub.errors import ClasshubError
 from classhub.gpu.allocator import Reservation
 from classhub.gpu.devices import DeviceKey
 from classhub.state import StateDir, write_private
 
 
 def load(state: StateDir) -> list[Reservation]:
+    path = state.gpu_reservations
     try:
-        data = json.loads(state.gpu_reservations.read_text())
+        data = json.loads(path.read_text())
+        return [
+            Reservation(
+                id=r["id"], course=r["course"],
+                devices=tuple(DeviceKey(node, uuid) for node, uuid in r["devices"]),
+                start=datetime.fromisoformat(r["start"]), end=datetime.fromisoformat(r["end"]),
+                user=r.get("user"), note=r.get("note", ""),
+            )
+            for r in data
+        ]
     except FileNotFoundError:
         return []
-    return [
-        Reservation(
-            id=r["id"], course=r["course"],
-            devices=tuple(DeviceKey(node, uuid) for node, uuid in r["devices"]),
-            start=datetime.fromisoformat(r["start"]), end=datetime.fromisoformat(r["end"]),
-            user=r.get("user"), note=r.get("note", ""),
-        )
-        for r in data
-    ]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ClasshubError(f"{path} cannot be read: {error!r}",
+                            "fix or remove the file (then reserve again)") from None
 
 
 def save(state: StateDir, reservations: list[Reservation], now: datetime) -> None:

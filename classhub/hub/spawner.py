@@ -8,6 +8,7 @@ spawn with a forged image, limit or course is refused.
 
 from __future__ import annotations
 
+import asyncio
 import html
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,10 +21,11 @@ from traitlets import Dict, List, Unicode, default
 from classhub.audit import record
 from classhub.config.model import USERNAME, CourseProfile, SiteGpu
 from classhub.coursework.layout import DATASETS_IN_CONTAINER, CourseSpace
-from classhub.errors import ClasshubError
 from classhub.engine import INSTANCE_LABEL
+from classhub.errors import ClasshubError
 from classhub.gpu import binding, inventory
 from classhub.gpu.allocator import Allocation, NoGpu, Request
+from classhub.gpu.nvml import NvmlUnavailable
 from classhub.gpu.pool import GpuPool
 from classhub.state import StateDir
 
@@ -168,20 +170,24 @@ class CourseSpawner(DockerSpawner):
 
     def _gpu_pool(self) -> GpuPool:
         key = (self.state_dir, self.network_name)
-        if key not in CourseSpawner._gpu_pools:
-            site_gpu = SiteGpu(**self.gpu)
-            found = inventory.read(site_gpu)
+        pool = CourseSpawner._gpu_pools.get(key)
+        if pool is None:
+            found = inventory.read(SiteGpu(**self.gpu))
             self.log.info("GPU inventory (%s): %s%s", found.source,
                           ", ".join(str(d.key) for d in found.devices) or "none",
                           f" ({found.note})" if found.note else "")
             label = f"{INSTANCE_LABEL}={self.network_name}"
             engine = self.client  # DockerSpawner's API client, shared by every spawner
-            CourseSpawner._gpu_pools[key] = GpuPool(
-                found, StateDir(Path(self.state_dir)),
-                lambda: engine.containers(all=True, filters={"label": label}))
-        return CourseSpawner._gpu_pools[key]
+            pool = GpuPool(found, StateDir(Path(self.state_dir)),
+                           lambda: engine.containers(all=True, filters={"label": label}))
+            if found.settled:
+                CourseSpawner._gpu_pools[key] = pool
+        return pool
 
-    def _allocate_gpu(self, profile: CourseProfile) -> Allocation | None:
+    def _acquire_gpu(self, request: Request) -> Allocation:
+        return self._gpu_pool().acquire(request, datetime.now(timezone.utc))
+
+    async def _allocate_gpu(self, profile: CourseProfile) -> Allocation | None:
         """The GPU (or share, or slice) this server gets, or a refusal that says why.
         Formgrader servers never take one."""
         if profile.gpu_policy == "none" or self._graded_course():
@@ -189,14 +195,17 @@ class CourseSpawner(DockerSpawner):
         request = Request(self.user.name, profile.id, profile.gpu_policy,
                           profile.students_per_gpu)
         try:
-            return self._gpu_pool().acquire(request, datetime.now(timezone.utc))
+            # The engine, NVML and the reservations file are read: not on the hub's loop.
+            return await asyncio.get_running_loop().run_in_executor(
+                self.executor, self._acquire_gpu, request)
         except NoGpu as refusal:
             self.log.warning("No GPU for %s in %s: %s", self.user.name, profile.id, refusal)
             raise GpuRefused(refusal.message()) from None
-        except ClasshubError as error:  # the inventory cannot be read (NVML)
-            self.log.error("GPU inventory: %s", error)
-            raise GpuRefused("Les GPU de ce poste sont illisibles (pilote NVIDIA) ; le TP ne "
-                             "peut pas démarrer. Prévenez l'équipe informatique.") from None
+        except (ClasshubError, NvmlUnavailable) as error:  # NVML, or the reservations file
+            self.log.error("GPU table: %s", error)
+            raise GpuRefused("Les GPU de ce poste ne peuvent pas être attribués pour le moment "
+                             "(erreur signalée dans le journal du hub) ; le TP ne peut pas "
+                             "démarrer. Prévenez l'équipe informatique.") from None
 
     def _apply(self, profile: CourseProfile, allocation: Allocation | None = None) -> None:
         if profile.image not in self._get_allowed_images():
@@ -231,7 +240,7 @@ class CourseSpawner(DockerSpawner):
 
     async def start(self):
         profile = self._chosen_profile()
-        allocation = self._allocate_gpu(profile)
+        allocation = await self._allocate_gpu(profile)
         try:
             self._apply(profile, allocation)
             self.log.info("Starting %s for course %s from %s%s", self.user.name, profile.id,

@@ -36,7 +36,7 @@ def scipy_stand_in() -> None:
     machine may lack scipy. Then an equivalent numpy filter (same kernel, same 'reflect' edges)
     takes its place, for data generation only: the model and its training are the lab's."""
     try:
-        import scipy.ndimage  # noqa: F401
+        import scipy.ndimage
         return
     except ImportError:
         pass
@@ -188,8 +188,9 @@ def nvml_view() -> None:
         for proc in nv.nvmlDeviceGetComputeRunningProcesses(handle):
             used = (proc.usedGpuMemory or 0) // 2**20
             print(f"  NVML: pid {proc.pid} holds {used} MiB on {nvml._text(nv.nvmlDeviceGetUUID(handle))}")
-    print(f"  NVML busy pids in the last 10 s (what the GPU-idle culler reads): "
-          f"{sorted(driver.busy_pids(time.time() - 10))}")
+    activity = driver.activity(time.time() - 10)
+    print(f"  NVML activity in the last 10 s (what the GPU-idle culler reads): busy pids "
+          f"{sorted(activity.busy_pids)}, measured devices {sorted(activity.measured)}")
 
 
 def main() -> int:

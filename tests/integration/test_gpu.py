@@ -1,7 +1,8 @@
 """GPU allocation end to end: a real hub spawns real containers with the NVIDIA binding.
 
 No machine that runs these tests has an NVIDIA GPU, so two things stand in, and only these:
-- the engine's runtime named `nvidia` is plain runc (`tests/gpu/standin-runtime` registers it):
+- the engine's runtime named `nvidia` is plain runc (`tests/gpu/standin-runtime` registers it;
+  `make test` runs it first):
   each container really starts with `runtime=nvidia`, `NVIDIA_VISIBLE_DEVICES=<uuid>` and the
   labels classhub gave it, and these tests read them back; it does not see a GPU;
 - NVML is the fake inventory named by CLASSHUB_FAKE_NVML (classhub.gpu.nvml's one seam): three
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 
 import docker
@@ -23,7 +23,6 @@ from classhub import processes
 from classhub.cli import main as classhub
 from classhub.gpu.nvml import FAKE_NVML_ENV
 from classhub.platform import up
-from tests.conftest import REPO
 from tests.integration.conftest import copy_courses, start_hub, stop_hub
 
 FAKE_GPUS = [
@@ -46,8 +45,10 @@ def write_fake_nvml(path, busy_pids=()) -> None:
 
 @pytest.fixture(scope="module")
 def fake_nvml(tmp_path_factory):
-    subprocess.run([str(REPO / "tests" / "gpu" / "standin-runtime")], check=True)
     runtimes = docker.from_env().info()["Runtimes"]
+    if "nvidia" not in runtimes:
+        pytest.skip("the engine has no runtime named nvidia: run tests/gpu/standin-runtime "
+                    "(`make test` does)")
     if runtimes["nvidia"].get("path") != "runc":
         pytest.skip("this engine has a real NVIDIA runtime: run tests/gpu/check.sh instead")
     path = tmp_path_factory.mktemp("nvml") / "fake-nvml.json"
@@ -127,7 +128,7 @@ def test_shared_students_share_a_gpu_each_capped_to_their_part(hub):
     spawn_ready(hub, "eve", "partage")
     dan, eve = binding(hub, "dan"), binding(hub, "eve")
     assert dan["visible"] == eve["visible"] == "GPU-cccc-0003"  # the only GPU left
-    assert dan["fraction"] == eve["fraction"] == "0.5"
+    assert dan["fraction"] == eve["fraction"] == "0.475"  # half, less room for CUDA contexts
     assert dan["labels"]["share"] == "1/2" and dan["runtime"] == "nvidia"
     # The cap waits for the student's code: no torch at kernel start, then queued in
     # PyTorch's own lazy CUDA initialisation when torch.cuda is imported.
@@ -140,7 +141,7 @@ def test_shared_students_share_a_gpu_each_capped_to_their_part(hub):
         "                      if hasattr(call, 'classhub_fraction')])\n"
         "print('home has no hook:', not any('gpu_share' in p for p in os.listdir('.')))\n"))
     assert "torch at start: False" in out
-    assert "queued cap: [0.5]" in out
+    assert "queued cap: [0.475]" in out
     assert "home has no hook: True" in out
 
 

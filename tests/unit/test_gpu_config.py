@@ -1,5 +1,6 @@
 """GPU settings: policies, the node's GPUs, where they are listed, and what the hub is told."""
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -8,11 +9,14 @@ from traitlets.config import Config
 
 from classhub.config import load_platform
 from classhub.errors import ClasshubError, ConfigError
-from classhub.gpu import inventory
-from classhub.gpu.culler import Holder, IdleWatch, container_of
-from classhub.gpu.nvml import FAKE_NVML_ENV
+from classhub.gpu import binding, inventory
+from classhub.gpu.allocator import GpuTable, Request
+from classhub.gpu.culler import Holder, IdleWatch, container_of, gpu_holders
+from classhub.gpu.devices import Device
+from classhub.gpu.nvml import FAKE_NVML_ENV, FakeNvml
 from classhub.hub.config import GPU_CULLER, apply_all
 
+T0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
 H200 = {"uuid": "GPU-5e0c1a2b-0000", "name": "NVIDIA H200", "memory_mib": 143771}
 
 
@@ -152,3 +156,24 @@ def test_check_warns_when_a_course_wants_a_gpu_the_node_does_not_have(site_file,
     _course(site_file, gpu={"policy": "exclusive"})
     assert main(["--site", str(site_file), "check"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_the_culler_sees_gpu_holders_only_and_never_judges_what_nvml_cannot_measure(tmp_path):
+    devices = [Device("ws1", "GPU-a"), Device("ws1", "MIG-a1", parent="GPU-m")]
+    table = GpuTable(devices)
+    ana = table.allocate(Request("ana", "m2", "exclusive"), T0)
+    gus = table.allocate(Request("gus", "tp", "mig"), T0)
+    listing = [
+        {"Id": "c1", "State": "running", "Created": 100, "Labels": binding.labels(ana)},
+        {"Id": "c2", "State": "running", "Created": 100, "Labels": binding.labels(gus)},
+        {"Id": "c3", "State": "running", "Created": 100, "Labels": {"org.classhub.user": "x"}},
+        {"Id": "c4", "State": "exited", "Created": 100, "Labels": binding.labels(ana)},
+    ]
+    holders = gpu_holders(listing)
+    assert [(h.container_id, h.user, h.uuid) for h in holders] == [
+        ("c1", "ana", "GPU-a"), ("c2", "gus", "MIG-a1")]
+    fake = tmp_path / "nvml.json"
+    fake.write_text('{"gpus": [{"uuid": "GPU-a"}, {"uuid": "GPU-m", "mig": [{"uuid": "MIG-a1"}]}],'
+                    ' "busy_pids": [7]}')
+    activity = FakeNvml(fake).activity(0)
+    assert activity.measured == {"GPU-a"} and activity.busy_pids == {7}
