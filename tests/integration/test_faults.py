@@ -20,7 +20,9 @@ from tests.integration.conftest import start_hub, stop_hub
 
 
 def _containers(hub, user: str) -> list:
-    return docker.from_env().containers.list(all=True, filters={"label": [
+    # sparse: the listing alone. Inspecting each container would wait on dockerd's lock of a
+    # container being started, or fail when it is removed between the list and the inspect.
+    return docker.from_env().containers.list(all=True, sparse=True, filters={"label": [
         f"org.classhub.user={user}", f"{INSTANCE_LABEL}={network_name(hub.platform.site)}"]})
 
 
