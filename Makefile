@@ -10,12 +10,13 @@ TORCH_VERSION := 2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
 
-.PHONY: help deps engine gpu-standin images up down status test test-unit test-integration docs wheelhouse bench lock clean lock-images
+.PHONY: help deps engine gpu-standin ansible-deps ansible-lint test-ansible images up down status test test-unit test-integration docs wheelhouse bench lock clean lock-images
 
 help:
 	@echo "make up      bring the platform up on this machine (builds what is missing)"
 	@echo "make down    stop every student server, the hub and the proxy"
-	@echo "make test    unit and integration tests (real Docker, hub, proxy, containers)"
+	@echo "make test    unit and integration tests (real Docker, hub, proxy, containers), ansible-lint"
+	@echo "make test-ansible  ansible-lint and each role's molecule scenario"
 	@echo "make status  what runs; make docs: regenerate docs/config-reference.md"
 
 $(BIN)/classhub: requirements/hub.lock pyproject.toml
@@ -32,6 +33,28 @@ deps: $(BIN)/classhub node_modules/.bin/configurable-http-proxy
 
 engine:
 	scripts/ensure-engine
+
+# Ansible and its tests live in a venv of their own (an admin's tool, not the hub's).
+ANSIBLE_VENV := .venv-ansible
+ANSIBLE_ROLES := preflight base
+ANSIBLE_ENV := PATH=$(CURDIR)/$(ANSIBLE_VENV)/bin:$$PATH NO_COLOR=1 ANSIBLE_NOCOLOR=1
+
+$(ANSIBLE_VENV)/bin/molecule: requirements/ansible.lock
+	test -x $(ANSIBLE_VENV)/bin/python || $(PYTHON) -m venv $(ANSIBLE_VENV)
+	$(ANSIBLE_VENV)/bin/pip install -q -r requirements/ansible.lock
+	touch $@
+
+ansible-deps: $(ANSIBLE_VENV)/bin/molecule
+
+ansible-lint: ansible-deps
+	cd ansible && $(ANSIBLE_ENV) ansible-lint
+
+# Every role's molecule scenario, against the local systemd image (no registry, no Galaxy).
+test-ansible: ansible-lint engine
+	ansible/molecule/image/build
+	for role in $(ANSIBLE_ROLES); do \
+	  (cd ansible/roles/$$role && $(ANSIBLE_ENV) molecule --base-config ../../molecule/base.yml test) || exit 1; \
+	done
 
 # The GPU tests' stand-in for the NVIDIA runtime (a runtime named nvidia that is runc), where the
 # engine has no nvidia runtime; see tests/gpu/standin-runtime.
@@ -70,7 +93,7 @@ test-unit: deps
 test-integration: deps engine gpu-standin wheelhouse
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-test: deps engine gpu-standin wheelhouse
+test: deps engine gpu-standin wheelhouse ansible-lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: deps engine wheelhouse
