@@ -36,12 +36,17 @@ def held(containers: list[dict]) -> list[Allocation]:
 class GpuPool:
     def __init__(self, inventory: Inventory, state: StateDir,
                  list_containers: Callable[[], list[dict]]):
-        self.inventory = inventory
         self.state = state
         self.list_containers = list_containers
         self._pending: dict[str, Allocation] = {}
         self._lock = threading.Lock()
-        self._keys_by_uuid = {d.uuid: d.key for d in inventory.devices}
+        self.use_inventory(inventory)
+
+    def use_inventory(self, inventory: Inventory) -> None:
+        """The node's GPUs, read again (spawns in progress are kept)."""
+        with self._lock:
+            self.inventory = inventory
+            self._keys_by_uuid = {d.uuid: d.key for d in inventory.devices}
 
     def table(self, replacing: str | None = None) -> GpuTable:
         """The table now; `replacing`'s own containers are left out (a new spawn replaces them).

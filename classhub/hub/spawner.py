@@ -169,19 +169,24 @@ class CourseSpawner(DockerSpawner):
     _gpu_pools: ClassVar[dict[tuple, GpuPool]] = {}  # one per hub and site, for all users
 
     def _gpu_pool(self) -> GpuPool:
+        """One pool per hub and site (spawns in progress are remembered there). An inventory
+        that fell back to the config is read again at the next spawn: the driver may not have
+        been ready when the hub started."""
         key = (self.state_dir, self.network_name)
         pool = CourseSpawner._gpu_pools.get(key)
-        if pool is None:
+        if pool is None or not pool.inventory.settled:
             found = inventory.read(SiteGpu(**self.gpu))
             self.log.info("GPU inventory (%s): %s%s", found.source,
                           ", ".join(str(d.key) for d in found.devices) or "none",
                           f" ({found.note})" if found.note else "")
-            label = f"{INSTANCE_LABEL}={self.network_name}"
-            engine = self.client  # DockerSpawner's API client, shared by every spawner
-            pool = GpuPool(found, StateDir(Path(self.state_dir)),
-                           lambda: engine.containers(all=True, filters={"label": label}))
-            if found.settled:
+            if pool is None:
+                label = f"{INSTANCE_LABEL}={self.network_name}"
+                engine = self.client  # DockerSpawner's API client, shared by every spawner
+                pool = GpuPool(found, StateDir(Path(self.state_dir)),
+                               lambda: engine.containers(all=True, filters={"label": label}))
                 CourseSpawner._gpu_pools[key] = pool
+            else:
+                pool.use_inventory(found)
         return pool
 
     def _acquire_gpu(self, request: Request) -> Allocation:

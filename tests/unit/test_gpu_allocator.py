@@ -294,3 +294,19 @@ def test_a_damaged_reservations_file_is_named(tmp_path):
     state.gpu_reservations.write_text("[{\"id\": ")
     with pytest.raises(ClasshubError, match="gpu-reservations.json cannot be read"):
         reservations.load(state)
+
+
+def test_an_inventory_read_again_keeps_the_spawns_in_progress(tmp_path):
+    """After a fallback to the config, the hub reads the GPUs again at the next spawn; a spawn
+    still in progress must keep its GPU through that."""
+    from classhub.gpu.inventory import Inventory
+    from classhub.state import StateDir
+
+    fallback = Inventory(inventory(1, []), "config", None, note="NVML cannot start")
+    assert not fallback.settled
+    pool = GpuPool(fallback, StateDir(tmp_path), list)
+    pool.acquire(request("ana", "m2"), T0)
+    pool.use_inventory(Inventory(inventory(1, []), "nvml", None))
+    assert pool.inventory.settled
+    with pytest.raises(NoGpu):
+        pool.acquire(request("ben", "m2"), T0)
