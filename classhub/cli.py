@@ -31,8 +31,7 @@ def _check_gpus(platform) -> None:
     at the first student's spawn."""
     from classhub.gpu import inventory
 
-    wanting = {cid: p.gpu_policy for cid, p in platform.profiles().items()
-               if p.gpu_policy != "none"}
+    wanting = platform.gpu_courses()
     if not wanting:
         return
     found = inventory.read(platform.site.gpu)

@@ -229,8 +229,7 @@ def status(platform: Platform) -> dict:
         report["gpus"] = gpu_admin.report(platform)
     except ClasshubError as error:
         report["gpus"] = {"inventory": "unreadable", "note": str(error), "devices": []}
-    report["gpus"]["courses"] = sorted(cid for cid, p in platform.profiles().items()
-                                       if p.gpu_policy != "none")
+    report["gpus"]["courses"] = sorted(platform.gpu_courses())
     with ThreadPoolExecutor(max_workers=8) as pool:
         usage = list(pool.map(_container_usage, containers))
     for container, use in zip(containers, usage, strict=True):

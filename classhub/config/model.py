@@ -566,6 +566,10 @@ class Platform(BaseModel):
             dataset_classes={d.name: d.classification for d in course.datasets},
         )
 
+    def gpu_courses(self) -> dict[str, str]:
+        """Courses whose policy gives a GPU, with that policy."""
+        return {cid: p.gpu_policy for cid, p in self.profiles().items() if p.gpu_policy != "none"}
+
     def profiles(self) -> dict[str, CourseProfile]:
         return {course_id: self.profile(course_id) for course_id in sorted(self.courses)}
 

@@ -14,7 +14,7 @@ from classhub.config.model import Platform
 from classhub.errors import ClasshubError
 from classhub.gpu import inventory, reservations
 from classhub.gpu.allocator import GpuTable, Reservation, ReservationRefused
-from classhub.gpu.pool import held
+from classhub.gpu.pool import GpuPool
 from classhub.state import StateDir
 
 RELATIVE = re.compile(r"^\+(\d+)([mhd])$")
@@ -41,9 +41,10 @@ def _containers(platform: Platform) -> list[dict]:
 
 
 def table(platform: Platform) -> tuple[GpuTable, inventory.Inventory]:
+    """The table as the hub builds it (GpuPool), from this process."""
     found = inventory.read(platform.site.gpu)
-    state = StateDir(platform.site.state_dir)
-    return GpuTable(found.devices, held(_containers(platform)), reservations.load(state)), found
+    pool = GpuPool(found, StateDir(platform.site.state_dir), lambda: _containers(platform))
+    return pool.table(), found
 
 
 def report(platform: Platform) -> dict:
@@ -85,8 +86,9 @@ def reserve(platform: Platform, course: str, count: int, start: datetime, end: d
     with state.lock():
         gpus, _ = table(platform)
         taken = {r.id for r in gpus.reservations}
-        reservation_id = next(i for i in (f"r-{secrets.token_hex(3)}" for _ in iter(int, 1))
-                              if i not in taken)
+        reservation_id = f"r-{secrets.token_hex(3)}"
+        while reservation_id in taken:
+            reservation_id = f"r-{secrets.token_hex(3)}"
         try:
             made = gpus.reserve(reservation_id, course, policy, count, start, end, now,
                                 user=user, note=note)

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from classhub.gpu.pool import holding
+
 CONTAINER_ID = re.compile(r"(?:docker[-/]|/)([0-9a-f]{64})(?:\.scope)?$", re.MULTILINE)
 
 log = logging.getLogger("classhub.gpu.culler")
@@ -69,17 +71,9 @@ class IdleWatch:
 
 
 def gpu_holders(containers: list[dict]) -> list[Holder]:
-    from classhub.gpu import binding
-    from classhub.gpu.pool import GONE
-
-    holders = []
-    for container in containers:
-        allocation = binding.from_labels(container.get("Labels") or {})
-        if allocation is None or container.get("State") in GONE:
-            continue
-        holders.append(Holder(container["Id"], allocation.holder, allocation.course,
-                              allocation.device.uuid, float(container.get("Created", 0))))
-    return holders
+    return [Holder(container["Id"], allocation.holder, allocation.course,
+                   allocation.device.uuid, float(container.get("Created", 0)))
+            for container, allocation in holding(containers)]
 
 
 def ready_users(api, page: int = 200) -> set[str]:

@@ -19,18 +19,19 @@ from classhub.state import StateDir
 GONE = {"exited", "dead", "removing"}
 
 
-def held(containers: list[dict]) -> list[Allocation]:
-    """Allocations recorded on containers that still run (or are being created).
-
-    `containers` is the engine's listing (the Docker API's `Labels` and `State` of each)."""
-    allocations = []
+def holding(containers: list[dict]) -> list[tuple[dict, Allocation]]:
+    """Each container that still runs (or is being created) with the allocation its labels
+    record. `containers` is the engine's listing (the Docker API's `Labels` and `State`)."""
+    found = []
     for container in containers:
-        if container.get("State") in GONE:
-            continue
         allocation = binding.from_labels(container.get("Labels") or {})
-        if allocation is not None:
-            allocations.append(allocation)
-    return allocations
+        if allocation is not None and container.get("State") not in GONE:
+            found.append((container, allocation))
+    return found
+
+
+def held(containers: list[dict]) -> list[Allocation]:
+    return [allocation for _, allocation in holding(containers)]
 
 
 class GpuPool:

@@ -149,7 +149,7 @@ GPU_CULLER = "classhub-gpu-culler"
 
 
 def site_uses_gpus(platform: Platform) -> bool:
-    return any(p.gpu_policy != "none" for p in platform.profiles().values())
+    return bool(platform.gpu_courses())
 
 
 def grader_service_url(platform: Platform, gateway: str) -> str:
