@@ -10,7 +10,7 @@ TORCH_VERSION := 2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
 
-.PHONY: help deps engine gpu-standin ansible-deps ansible-lint test-ansible images up down status test test-unit test-integration docs wheelhouse bench lock clean lock-images
+.PHONY: help deps engine gpu-standin ansible-deps hub-wheelhouse ansible-lint test-ansible images up down status test test-unit test-integration docs wheelhouse bench lock clean lock-images
 
 help:
 	@echo "make up      bring the platform up on this machine (builds what is missing)"
@@ -46,11 +46,19 @@ $(ANSIBLE_VENV)/bin/molecule: requirements/ansible.lock
 
 ansible-deps: $(ANSIBLE_VENV)/bin/molecule
 
+# The hub's Python packages as wheels, for the hub role (nodes that reach no package index).
+HUB_WHEELHOUSE := .cache/hub-wheels
+$(HUB_WHEELHOUSE)/.complete: requirements/hub.lock $(BIN)/classhub
+	$(BIN)/pip download -q --disable-pip-version-check --only-binary=:all: -d $(HUB_WHEELHOUSE) -r requirements/hub.lock
+	touch $@
+
+hub-wheelhouse: $(HUB_WHEELHOUSE)/.complete
+
 ansible-lint: ansible-deps
 	cd ansible && $(ANSIBLE_ENV) ansible-lint
 
 # Every role's molecule scenario, against the local systemd image (no registry, no Galaxy).
-test-ansible: ansible-lint engine
+test-ansible: ansible-lint engine hub-wheelhouse
 	ansible/molecule/image/build
 	for role in $(ANSIBLE_ROLES); do \
 	  (cd ansible/roles/$$role && $(ANSIBLE_ENV) molecule --base-config ../../molecule/base.yml test) || exit 1; \

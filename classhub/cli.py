@@ -58,6 +58,18 @@ def cmd_up(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from classhub import platform as platforms
+
+    platform = _platform(args)
+    if args.what == "settle":
+        platforms.settle(platform, platforms.engines.client(), restarted=True)
+        print("classhub: the hub answers; rosters and course configs are in step", flush=True)
+        return 0
+    platforms.serve(platform, args.what)  # does not return: becomes the proxy or the hub
+    return 1
+
+
 def cmd_down(args) -> int:
     from classhub.platform import down
 
@@ -475,6 +487,10 @@ def parser() -> argparse.ArgumentParser:
     verb("check", cmd_check, "validate the site config and every course; start nothing")
     verb("up", cmd_up, "start the proxy and the hub (what runs already is kept)")
     verb("down", cmd_down, "stop every student server, the hub and the proxy")
+    p = verb("serve", cmd_serve, "for systemd units: run the proxy or the hub in the foreground "
+             "(prepared as `up` would), or settle once the hub answers (orphans removed, "
+             "rosters in step)")
+    p.add_argument("what", choices=["proxy", "hub", "settle"])
     p = verb("status", cmd_status, "what runs: hub, proxy, each student's server and resources")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     verb("api-token", cmd_api_token, "print classhub's admin-scoped API token (root only)")

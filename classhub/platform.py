@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -9,7 +10,9 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import requests
+import urllib3
 from docker.errors import DockerException, NotFound
+from filelock import FileLock
 
 from classhub import audit, firewall, processes, tls
 from classhub import engine as engines
@@ -58,6 +61,16 @@ def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -
     url = platform.site.hub.bind_url + "/hub/health"
     files = tls.files(platform.site, state)
     verify = str(files.ca) if files and files.ca else True
+    listen = platform.site.hub.listen_address
+    if listen:
+        # The public name may not resolve on the node itself (split DNS): ask the address the
+        # proxy listens on. A health probe carries nothing secret; the certificate names the
+        # public name, not this address.
+        bind = urlparse(platform.site.hub.bind_url)
+        host = "127.0.0.1" if listen in {"0.0.0.0", "::"} else listen
+        port = bind.port or (443 if bind.scheme == "https" else 80)
+        url, verify = f"{bind.scheme}://{host}:{port}/hub/health", False
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     api = HubAPI.for_platform(platform)
     hub = processes.hub(state)
     deadline = time.monotonic() + timeout_s
@@ -80,8 +93,17 @@ def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -
                         f"see {hub.log_file}")
 
 
-def up(platform: Platform) -> Started:
-    """Start the proxy and the hub (each only if not running) and wait until the hub answers."""
+@dataclass
+class Prepared:
+    state: StateDir
+    engine: object
+    gateway: str
+    admin_passwords: dict[str, str]
+
+
+def prepare(platform: Platform) -> Prepared:
+    """Everything the proxy and the hub need before they start: the state directory, the course
+    images (present), the students' network and its firewall, the admins' accounts."""
     site = platform.site
     if site.cleartext_exposed():
         print(f"classhub: WARNING: {site.hub.bind_url} is reachable from the network without "
@@ -93,36 +115,42 @@ def up(platform: Platform) -> Started:
     if missing:
         raise ClasshubError(f"course image(s) not built: {', '.join(missing)}",
                             "run `classhub images build` first")
-    gateway = engines.ensure_student_network(engine, site)
-    if site.network.host_firewall:
-        firewall.apply(site, engine.networks.get(engines.network_name(site)), gateway)
-    admins = _ensure_admin_accounts(platform, state)
+    # The proxy's and the hub's units prepare at the same time at boot: one at a time.
+    with FileLock(state.run / "prepare.lock", timeout=120):
+        gateway = engines.ensure_student_network(engine, site)
+        if site.network.host_firewall:
+            firewall.apply(site, engine.networks.get(engines.network_name(site)), gateway)
+        admins = _ensure_admin_accounts(platform, state)
+    return Prepared(state, engine, gateway, admins)
 
-    proxy = processes.proxy(state)
-    if not proxy.running():
-        bind = urlparse(site.hub.bind_url)
-        hub_api = f"http://{gateway}:{site.hub.api_port}"
-        certificate = tls.files(site, state)
-        https = ["--ssl-cert", str(certificate.certificate), "--ssl-key",
-                 str(certificate.key)] if certificate else []
-        proxy.start(
-            [
-                processes.proxy_command(),
-                "--ip", bind.hostname, "--port", str(bind.port or (443 if https else 80)),
-                *https,
-                "--api-ip", "127.0.0.1", "--api-port", str(site.hub.proxy_api_port),
-                "--default-target", hub_api, "--error-target", f"{hub_api}/hub/error",
-                "--log-level", "warn",
-            ],
-            env={"CONFIGPROXY_AUTH_TOKEN": state.secret(PROXY_TOKEN_SECRET)},
-            cwd=state.run,
-        )
-    hub = processes.hub(state)
-    restarted = not hub.running()
-    if restarted:
-        hub.stop_leftovers(platform.site_file)  # a crashed hub's services hold their ports
-        hub.start(processes.hub_command(), env={"CLASSHUB_SITE": str(platform.site_file)},
-                  cwd=state.hub)
+
+def proxy_argv(platform: Platform, prepared: Prepared) -> tuple[list[str], dict[str, str]]:
+    """The proxy's command line and environment."""
+    site, state = platform.site, prepared.state
+    bind = urlparse(site.hub.bind_url)
+    hub_api = f"http://{prepared.gateway}:{site.hub.api_port}"
+    certificate = tls.files(site, state)
+    https = ["--ssl-cert", str(certificate.certificate), "--ssl-key",
+             str(certificate.key)] if certificate else []
+    argv = [
+        processes.proxy_command(),
+        "--ip", site.hub.listen_address or bind.hostname, "--port", str(bind.port or (443 if https else 80)),
+        *https,
+        "--api-ip", "127.0.0.1", "--api-port", str(site.hub.proxy_api_port),
+        "--default-target", hub_api, "--error-target", f"{hub_api}/hub/error",
+        "--log-level", "warn",
+    ]
+    return argv, {"CONFIGPROXY_AUTH_TOKEN": state.secret(PROXY_TOKEN_SECRET)}
+
+
+def hub_environment(platform: Platform) -> dict[str, str]:
+    return {"CLASSHUB_SITE": str(platform.site_file)}
+
+
+def settle(platform: Platform, engine, restarted: bool) -> None:
+    """Once the hub answers: containers it no longer knows removed (after a restart), rosters
+    and course configs brought in step."""
+    state = StateDir(platform.site.state_dir)
     _wait_healthy(platform, state)
     if restarted:
         orphans = remove_orphans(platform, engine)
@@ -132,7 +160,48 @@ def up(platform: Platform) -> Started:
     Enrolment(platform).sync_hub()
     for course in platform.courses:  # the formgrader servers read it from their gradebook folder
         write_course_config(platform, course)
-    return Started(site.hub.bind_url, admins)
+
+
+def up(platform: Platform) -> Started:
+    """Start the proxy and the hub (each only if not running) and wait until the hub answers."""
+    prepared = prepare(platform)
+    state = prepared.state
+    proxy = processes.proxy(state)
+    if not proxy.running():
+        argv, env = proxy_argv(platform, prepared)
+        proxy.start(argv, env=env, cwd=state.run)
+    hub = processes.hub(state)
+    restarted = not hub.running()
+    if restarted:
+        hub.stop_leftovers(platform.site_file)  # a crashed hub's services hold their ports
+        hub.start(processes.hub_command(), env=hub_environment(platform), cwd=state.hub)
+    settle(platform, prepared.engine, restarted)
+    return Started(platform.site.hub.bind_url, prepared.admin_passwords)
+
+
+def serve(platform: Platform, which: str) -> None:
+    """Become the proxy or the hub, in the foreground (a systemd unit's ExecStart): prepared as
+    `up` would, the pid file written for `status`, then exec'd, so the unit's main process is
+    the proxy or the hub itself and its output goes to the journal."""
+    prepared = prepare(platform)
+    state = prepared.state
+    if which == "proxy":
+        process = processes.proxy(state)
+        argv, env = proxy_argv(platform, prepared)
+        cwd = state.run
+    else:
+        process = processes.hub(state)
+        process.stop_leftovers(platform.site_file)
+        argv, env, cwd = processes.hub_command(), hub_environment(platform), state.hub
+    if process.running():
+        raise ClasshubError(f"the {which} already runs (pid {process.pid()}), started "
+                            "outside this unit", "`classhub down` first")
+    for name, path in prepared.admin_passwords.items():
+        print(f"classhub: {name}'s initial password is in {path} (root only)", flush=True)
+    process.pid_file.write_text(f"{os.getpid()}\n")
+    os.chdir(cwd)
+    sys.stdout.flush()
+    os.execvpe(argv[0], argv, {**os.environ, **env})
 
 
 def remove_orphans(platform: Platform, engine) -> list[str]:

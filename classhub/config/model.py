@@ -159,6 +159,11 @@ class Hub(Strict):
     bind_url: str = Field(
         "http://127.0.0.1:8000", description="Public URL of the proxy that people open."
     )
+    listen_address: str | None = Field(
+        None, description="Address the proxy listens on; default: `bind_url`'s host. `0.0.0.0` "
+                          "on a workstation people reach by its name (the name stays in "
+                          "`bind_url`, and in the certificate).",
+    )
     api_port: int = Field(
         8081, ge=1, le=65535,
         description="Port of the hub's API, bound on the student network's gateway address only.",
@@ -510,8 +515,8 @@ class Site(Strict):
 
     def cleartext_exposed(self) -> bool:
         """Plain HTTP on an address other than loopback: passwords cross the network in clear."""
-        host = urlparse(self.hub.bind_url).hostname or ""
-        return not self.tls.enabled and host not in {"127.0.0.1", "localhost", "::1"}
+        hosts = {urlparse(self.hub.bind_url).hostname or "", self.hub.listen_address or ""}
+        return not self.tls.enabled and bool(hosts - {"127.0.0.1", "localhost", "::1", ""})
 
 
 class CourseProfile(Strict):

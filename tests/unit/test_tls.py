@@ -69,3 +69,12 @@ def test_hub_sends_secure_cookies_and_hsts_with_tls(site_file):
     assert c.JupyterHub.tornado_settings["headers"]["Strict-Transport-Security"].startswith(
         "max-age=31536000")
     assert callable(c.JupyterHub.tornado_settings["log_function"])
+
+
+
+def test_listening_on_every_address_without_tls_is_flagged(site_file):
+    _site(site_file, hub={"bind_url": "http://127.0.0.1:8000", "listen_address": "0.0.0.0"})
+    assert load_platform(site_file).site.cleartext_exposed()
+    _site(site_file, hub={"bind_url": "https://room.chu.example", "listen_address": "0.0.0.0"},
+          tls={"enabled": True})
+    assert not load_platform(site_file).site.cleartext_exposed()
