@@ -107,9 +107,11 @@ test: deps engine gpu-standin wheelhouse ansible-lint
 bench: deps engine wheelhouse
 	$(BIN)/python benchmarks/spawn.py
 
-# Re-resolve the pinned versions (needs the package index).
+# Re-resolve the pinned versions (needs the package index), with Debian 12's own Python (3.11.2):
+# the pins must install there, on the workstations, not only on a newer Python.
+LOCK_PYTHON ?= /usr/bin/python3
 lock:
-	$(PYTHON) -m venv .cache/lock-venv
+	$(LOCK_PYTHON) -m venv .cache/lock-venv
 	.cache/lock-venv/bin/pip install -q -r requirements/hub.in
 	.cache/lock-venv/bin/pip freeze --exclude-editable | sort > requirements/hub.lock
 
