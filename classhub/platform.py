@@ -147,10 +147,14 @@ def hub_environment(platform: Platform) -> dict[str, str]:
     return {"CLASSHUB_SITE": str(platform.site_file)}
 
 
-def settle(platform: Platform, engine, restarted: bool) -> None:
+def settle(platform: Platform, engine, restarted: bool, starting_s: float = 0) -> None:
     """Once the hub answers: containers it no longer knows removed (after a restart), rosters
-    and course configs brought in step."""
+    and course configs brought in step. `starting_s`: how long the hub may take to appear at
+    all (a unit's ExecStartPost runs while its ExecStart still prepares)."""
     state = StateDir(platform.site.state_dir)
+    deadline = time.monotonic() + starting_s
+    while not processes.hub(state).running() and time.monotonic() < deadline:
+        time.sleep(0.2)
     _wait_healthy(platform, state)
     if restarted:
         orphans = remove_orphans(platform, engine)
@@ -196,7 +200,7 @@ def serve(platform: Platform, which: str) -> None:
     if process.running():
         raise ClasshubError(f"the {which} already runs (pid {process.pid()}), started "
                             "outside this unit", "`classhub down` first")
-    for name, path in prepared.admin_passwords.items():
+    for name, path in prepared.admin_passwords.items() if which == "hub" else ():
         print(f"classhub: {name}'s initial password is in {path} (root only)", flush=True)
     process.pid_file.write_text(f"{os.getpid()}\n")
     os.chdir(cwd)
