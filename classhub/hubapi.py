@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlparse
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from classhub.config.model import Platform
 from classhub.errors import ClasshubError
@@ -18,11 +20,48 @@ def service_token(state: StateDir) -> str:
     return state.secret(TOKEN_SECRET)
 
 
+class _TlsNameAdapter(HTTPAdapter):
+    """Connects to the address in the URL but speaks TLS to `name`: the name is sent (SNI) and
+    the certificate is checked against it, as for a browser that typed the public name."""
+
+    def __init__(self, name: str, **kwargs):
+        self.name = name
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["server_hostname"] = self.name
+        kwargs["assert_hostname"] = self.name
+        super().init_poolmanager(*args, **kwargs)
+
+
+def local_endpoint(site) -> tuple[str, HTTPAdapter | None]:
+    """Where this node reaches its own proxy: the public URL, or, when the proxy listens on a
+    given address (`hub.listen_address`), that address (loopback for 0.0.0.0), because the
+    public name may not resolve on the node itself (split DNS). The certificate is still
+    checked against the public name."""
+    bind = urlparse(site.hub.bind_url)
+    listen = site.hub.listen_address
+    if not listen:
+        return site.hub.bind_url, None
+    host = "127.0.0.1" if listen in {"0.0.0.0", "::"} else listen
+    port = bind.port or (443 if bind.scheme == "https" else 80)
+    base = f"{bind.scheme}://{host}:{port}"
+    return base, _TlsNameAdapter(bind.hostname) if bind.scheme == "https" else None
+
+
+def local_session(site) -> tuple[str, requests.Session]:
+    base, adapter = local_endpoint(site)
+    session = requests.Session()
+    if adapter is not None:
+        session.mount(base, adapter)
+    return base, session
+
+
 class HubAPI:
     def __init__(self, base_url: str, token: str, timeout: float = 30,
-                 verify: str | bool = True):
+                 verify: str | bool = True, session: requests.Session | None = None):
         self.base = base_url.rstrip("/") + "/hub/api"
-        self.session = requests.Session()
+        self.session = session or requests.Session()
         self.session.headers["Authorization"] = f"token {token}"
         self.session.verify = verify
         # requests lets REQUESTS_CA_BUNDLE override a session's CA; the room's CA is passed
@@ -37,7 +76,8 @@ class HubAPI:
         state = StateDir(platform.site.state_dir)
         files = tls.files(platform.site, state) if platform.site.tls.enabled else None
         verify = str(files.ca) if files and files.ca else True
-        return cls(platform.site.hub.bind_url, service_token(state), verify=verify)
+        base, session = local_session(platform.site)
+        return cls(base, service_token(state), verify=verify, session=session)
 
     def request(self, method: str, path: str, ok=(200, 201, 202, 204), **kwargs):
         try:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import requests
-import urllib3
 from docker.errors import DockerException, NotFound
 from filelock import FileLock
 
@@ -23,7 +22,7 @@ from classhub.enrolment import Enrolment
 from classhub.errors import ClasshubError
 from classhub.gpu import admin as gpu_admin
 from classhub.hub.config import PROXY_TOKEN_SECRET
-from classhub.hubapi import HubAPI
+from classhub.hubapi import HubAPI, local_session
 from classhub.state import StateDir, write_private
 
 
@@ -58,19 +57,10 @@ def _ensure_admin_accounts(platform: Platform, state: StateDir) -> dict[str, str
 
 
 def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -> None:
-    url = platform.site.hub.bind_url + "/hub/health"
+    base, session = local_session(platform.site)
+    url = base + "/hub/health"
     files = tls.files(platform.site, state)
     verify = str(files.ca) if files and files.ca else True
-    listen = platform.site.hub.listen_address
-    if listen:
-        # The public name may not resolve on the node itself (split DNS): ask the address the
-        # proxy listens on. A health probe carries nothing secret; the certificate names the
-        # public name, not this address.
-        bind = urlparse(platform.site.hub.bind_url)
-        host = "127.0.0.1" if listen in {"0.0.0.0", "::"} else listen
-        port = bind.port or (443 if bind.scheme == "https" else 80)
-        url, verify = f"{bind.scheme}://{host}:{port}/hub/health", False
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     api = HubAPI.for_platform(platform)
     hub = processes.hub(state)
     deadline = time.monotonic() + timeout_s
@@ -83,7 +73,7 @@ def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -
             )
         try:
             # Healthy, and its API answers (it waits for its managed services first).
-            if requests.get(url, timeout=2, verify=verify).status_code == 200 and \
+            if session.get(url, timeout=2, verify=verify).status_code == 200 and \
                     api.reachable():
                 return
         except requests.ConnectionError:
