@@ -10,13 +10,14 @@ TORCH_VERSION := 2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
 
-.PHONY: help deps engine gpu-standin ansible-deps hub-wheelhouse ansible-lint test-ansible images up down status test test-unit test-integration docs wheelhouse bench lock clean lock-images
+.PHONY: help deps engine gpu-standin ansible-deps hub-wheelhouse molecule-image molecule-scenarios molecule-site ansible-lint test-ansible images up down status test test-unit test-integration docs wheelhouse bench lock clean lock-images
 
 help:
 	@echo "make up      bring the platform up on this machine (builds what is missing)"
 	@echo "make down    stop every student server, the hub and the proxy"
-	@echo "make test    unit and integration tests (real Docker, hub, proxy, containers), ansible-lint"
-	@echo "make test-ansible  ansible-lint and each role's molecule scenario"
+	@echo "make test    unit and integration tests (real Docker, hub, proxy, containers), ansible-lint,"
+	@echo "             the preflight, base, docker and hub molecule scenarios"
+	@echo "make test-ansible  ansible-lint, every role's molecule scenario, then site.yml's"
 	@echo "make status  what runs; make docs: regenerate docs/config-reference.md"
 
 $(BIN)/classhub: requirements/hub.lock pyproject.toml
@@ -57,12 +58,26 @@ hub-wheelhouse: $(HUB_WHEELHOUSE)/.complete
 ansible-lint: ansible-deps
 	cd ansible && $(ANSIBLE_ENV) ansible-lint
 
-# Every role's molecule scenario, against the local systemd image (no registry, no Galaxy).
-test-ansible: ansible-lint engine hub-wheelhouse
+# Molecule scenarios against the local systemd image (no registry, no Galaxy), one after the
+# other: `make test-ansible` runs every role's and then site.yml's; `make test` runs
+# ANSIBLE_TEST_ROLES (beside pytest, see `test`). SCENARIO_ROLES chooses others.
+ANSIBLE_TEST_ROLES := preflight base docker hub
+SCENARIO_ROLES ?= $(ANSIBLE_ROLES)
+
+molecule-image: engine
 	ansible/molecule/image/build
-	for role in $(ANSIBLE_ROLES); do \
+
+molecule-scenarios: ansible-deps molecule-image hub-wheelhouse
+	for role in $(SCENARIO_ROLES); do \
 	  (cd ansible/roles/$$role && $(ANSIBLE_ENV) molecule --base-config ../../molecule/base.yml test) || exit 1; \
 	done
+
+molecule-site: ansible-deps molecule-image hub-wheelhouse
+	cd ansible && $(ANSIBLE_ENV) molecule --base-config molecule/base.yml test -s site
+
+test-ansible: ansible-lint
+	$(MAKE) --no-print-directory molecule-scenarios
+	$(MAKE) --no-print-directory molecule-site
 
 # The GPU tests' stand-in for the NVIDIA runtime (a runtime named nvidia that is runc), where the
 # engine has no nvidia runtime; see tests/gpu/standin-runtime.
@@ -101,8 +116,19 @@ test-unit: deps
 test-integration: deps engine gpu-standin wheelhouse
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-test: deps engine gpu-standin wheelhouse ansible-lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+# pytest in the foreground; the molecule scenarios of ANSIBLE_TEST_ROLES at the same time in the
+# background (they mostly wait on apt and systemd), their log in .cache/test-molecule.log.
+test: deps engine gpu-standin wheelhouse ansible-lint hub-wheelhouse molecule-image
+	@mkdir -p .cache; \
+	$(MAKE) --no-print-directory molecule-scenarios SCENARIO_ROLES="$(ANSIBLE_TEST_ROLES)" \
+	  > .cache/test-molecule.log 2>&1 & scenarios=$$!; \
+	$(BIN)/pytest $(PYTEST_ARGS); tests=$$?; \
+	echo "waiting for the molecule scenarios ($(ANSIBLE_TEST_ROLES))..."; \
+	wait $$scenarios; molecule=$$?; \
+	grep -E "^(INFO|ERROR|CRITICAL).*(Running|Executed|scenario|failed)|: ok=.*changed=" .cache/test-molecule.log; \
+	if [ $$molecule -eq 0 ]; then echo "molecule scenarios passed: $(ANSIBLE_TEST_ROLES)"; \
+	else tail -n 100 .cache/test-molecule.log; echo "molecule scenarios FAILED (log: .cache/test-molecule.log)"; fi; \
+	[ $$tests -eq 0 ] && [ $$molecule -eq 0 ]
 
 bench: deps engine wheelhouse
 	$(BIN)/python benchmarks/spawn.py
