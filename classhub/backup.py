@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import tarfile
@@ -101,17 +102,29 @@ def backup(state: StateDir, site_name: str, output: Path, keep: int | None = Non
     output.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     archive = output / f"classhub-backup-{site_name}-{stamp}.tar.gz"
+    if archive.exists():
+        raise ClasshubError(f"{archive} exists: a backup was written this very second",
+                            "run it again in a second")
+    # Written under a hidden name and renamed when complete: a backup cut short (disk full,
+    # killed) never looks like one, and retention never counts it.
+    partial = output / f".{archive.name}.partial"
     manifest = {"site": site_name, "created": stamp, "state_dir": str(root), "files": {}}
-    with tempfile.TemporaryDirectory(dir=output, prefix=".backup-") as scratch:
-        fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-            manifest["files"] = add_tree(tar, root, "state", Path(scratch), skip=SKIPPED)
-            data = json.dumps(manifest, indent=1).encode()
-            info = tarfile.TarInfo(MANIFEST)
-            info.size, info.mode = len(data), 0o600
-            tar.addfile(info, io.BytesIO(data))
+    try:
+        with tempfile.TemporaryDirectory(dir=output, prefix=".backup-") as scratch:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+                manifest["files"] = add_tree(tar, root, "state", Path(scratch), skip=SKIPPED)
+                data = json.dumps(manifest, indent=1).encode()
+                info = tarfile.TarInfo(MANIFEST)
+                info.size, info.mode = len(data), 0o600
+                tar.addfile(info, io.BytesIO(data))
+        os.rename(partial, archive)
+    finally:
+        partial.unlink(missing_ok=True)
     if keep:
-        old = sorted(output.glob(f"classhub-backup-{site_name}-*.tar.gz"))[:-keep]
+        # This site's archives only: another site's name may start with this one's.
+        mine = re.compile(rf"classhub-backup-{re.escape(site_name)}-\d{{8}}T\d{{6}}Z\.tar\.gz")
+        old = sorted(p for p in output.iterdir() if mine.fullmatch(p.name))[:-keep]
         for path in old:
             path.unlink()
     return archive

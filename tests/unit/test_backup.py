@@ -79,3 +79,31 @@ def test_keep_only_the_newest(state, tmp_path):
         backup(state, "site", tmp_path / "backups", keep=2)
         time.sleep(1.1)  # names carry the second
     assert len(list((tmp_path / "backups").glob("*.tar.gz"))) == 2
+
+
+def test_keep_counts_this_sites_archives_only(state, tmp_path):
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    other = backups / "classhub-backup-site-two-20260101T000000Z.tar.gz"  # site "site-two"
+    other.write_bytes(b"")
+    backup(state, "site", backups, keep=1)
+    assert other.exists()
+
+
+def test_a_second_backup_in_the_same_second_is_refused_cleanly(state, tmp_path, monkeypatch):
+    import datetime as dt
+
+    import classhub.backup as module
+
+    frozen = dt.datetime(2026, 11, 29, 2, 30, tzinfo=dt.timezone.utc)
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return frozen
+
+    monkeypatch.setattr(module.dt, "datetime", Frozen)
+    first = backup(state, "site", tmp_path / "backups")
+    with pytest.raises(ClasshubError, match="this very second"):
+        backup(state, "site", tmp_path / "backups")
+    assert [p.name for p in (tmp_path / "backups").iterdir()] == [first.name]  # nothing partial
