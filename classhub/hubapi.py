@@ -74,8 +74,7 @@ class HubAPI:
         from classhub import tls
 
         state = StateDir(platform.site.state_dir)
-        files = tls.files(platform.site, state) if platform.site.tls.enabled else None
-        verify = str(files.ca) if files and files.ca else True
+        verify = tls.trust(platform.site, state)
         base, session = local_session(platform.site)
         return cls(base, service_token(state), verify=verify, session=session)
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 import requests
@@ -59,8 +62,7 @@ def _ensure_admin_accounts(platform: Platform, state: StateDir) -> dict[str, str
 def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -> None:
     base, session = local_session(platform.site)
     url = base + "/hub/health"
-    files = tls.files(platform.site, state)
-    verify = str(files.ca) if files and files.ca else True
+    verify = tls.trust(platform.site, state)
     api = HubAPI.for_platform(platform)
     hub = processes.hub(state)
     deadline = time.monotonic() + timeout_s
@@ -76,6 +78,13 @@ def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -
             if session.get(url, timeout=2, verify=verify).status_code == 200 and \
                     api.reachable():
                 return
+        except requests.exceptions.SSLError as error:
+            raise ClasshubError(
+                f"the proxy answers at {url} but its certificate does not verify for "
+                f"{urlparse(platform.site.hub.bind_url).hostname}: {error}",
+                "the certificate must name the public host (tls init --hostname), and its CA "
+                "must be the room's or in the system's trust store (update-ca-certificates)",
+            ) from None
         except requests.ConnectionError:
             pass
         time.sleep(0.3)
@@ -137,27 +146,63 @@ def hub_environment(platform: Platform) -> dict[str, str]:
     return {"CLASSHUB_SITE": str(platform.site_file)}
 
 
-def settle(platform: Platform, engine, restarted: bool, starting_s: float = 0) -> None:
+def settle(platform: Platform, engine, restarted: bool, starting_s: float = 0,
+           strict: bool = True) -> None:
     """Once the hub answers: containers it no longer knows removed (after a restart), rosters
     and course configs brought in step. `starting_s`: how long the hub may take to appear at
-    all (a unit's ExecStartPost runs while its ExecStart still prepares)."""
+    all (a unit's ExecStartPost runs while its ExecStart still prepares). Not `strict`: a
+    failure after the hub answers is a warning."""
     state = StateDir(platform.site.state_dir)
     deadline = time.monotonic() + starting_s
     while not processes.hub(state).running() and time.monotonic() < deadline:
         time.sleep(0.2)
     _wait_healthy(platform, state)
-    if restarted:
-        orphans = remove_orphans(platform, engine)
-        if orphans:
-            print(f"classhub: removed {len(orphans)} container(s) the hub no longer knew "
-                  f"(a spawn cut short): {', '.join(orphans)}", file=sys.stderr)
-    Enrolment(platform).sync_hub()
-    for course in platform.courses:  # the formgrader servers read it from their gradebook folder
-        write_course_config(platform, course)
+    try:
+        if restarted:
+            orphans = remove_orphans(platform, engine)
+            if orphans:
+                print(f"classhub: removed {len(orphans)} container(s) the hub no longer knew "
+                      f"(a spawn cut short): {', '.join(orphans)}", file=sys.stderr)
+        Enrolment(platform).sync_hub()
+        for course in platform.courses:  # the formgraders read it from their gradebook folder
+            write_course_config(platform, course)
+    except (ClasshubError, DockerException) as error:
+        if strict:
+            raise
+        # A unit's ExecStartPost: a running, healthy hub is not stopped for this.
+        print(f"classhub: WARNING: the hub runs, but bringing it in step failed: {error}",
+              file=sys.stderr)
+
+
+# Where Ansible's hub role installs the services (a provisioned node); `up` and `down` then go
+# through systemd, so that the units and the commands never start or stop each other's processes.
+SYSTEMD_UNITS = ("classhub-proxy.service", "classhub-hub.service")
+SYSTEMD_DIR = Path("/etc/systemd/system")
+
+
+def systemd_managed() -> bool:
+    return all((SYSTEMD_DIR / unit).is_file() for unit in SYSTEMD_UNITS) and \
+        shutil.which("systemctl") is not None
+
+
+def _systemctl(verb: str, *units: str) -> None:
+    done = subprocess.run(["systemctl", verb, *units], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise ClasshubError(f"systemctl {verb} {' '.join(units)} failed: "
+                            f"{done.stderr.strip() or done.stdout.strip()}",
+                            "journalctl -u classhub-hub -u classhub-proxy says why")
 
 
 def up(platform: Platform) -> Started:
     """Start the proxy and the hub (each only if not running) and wait until the hub answers."""
+    if systemd_managed():  # the hub unit's start waits for `serve settle`
+        _systemctl("start", *SYSTEMD_UNITS)
+        state = StateDir(platform.site.state_dir)
+        return Started(platform.site.hub.bind_url, {
+            admin: str(state.secrets / f"initial-password-{admin}")
+            for admin in platform.site.auth.admin_users
+            if (state.secrets / f"initial-password-{admin}").exists()})
     prepared = prepare(platform)
     state = prepared.state
     proxy = processes.proxy(state)
@@ -236,10 +281,15 @@ def down(platform: Platform) -> list[str]:
             done.append("student servers stopped")
         except ClasshubError as error:  # the containers are removed below all the same
             done.append(f"some servers did not stop through the hub ({error})")
-    if processes.hub(state).stop():
-        done.append("hub stopped")
-    if processes.proxy(state).stop():
-        done.append("proxy stopped")
+    if systemd_managed():
+        _systemctl("stop", *reversed(SYSTEMD_UNITS))
+        done.append("hub and proxy services stopped (systemctl start classhub-proxy "
+                    "classhub-hub, or classhub up, starts them)")
+    else:
+        if processes.hub(state).stop():
+            done.append("hub stopped")
+        if processes.proxy(state).stop():
+            done.append("proxy stopped")
     try:
         engine = engines.client()
     except ClasshubError:

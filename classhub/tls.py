@@ -129,3 +129,16 @@ def files(site, state: StateDir) -> TlsFiles | None:
                             "give tls.certificate and tls.key, or run "
                             "`classhub tls init --hostname <the room's name>`")
     return made
+
+
+SYSTEM_TRUST = Path("/etc/ssl/certs/ca-certificates.crt")  # Debian's, with the hospital's CAs
+
+
+def trust(site, state: StateDir) -> str | bool:
+    """What a client on this node trusts for the proxy's certificate: the room's CA when classhub
+    made it, else the system's trust store (where a hospital installs its own CA;
+    update-ca-certificates), never requests' bundled public CAs alone."""
+    made = files(site, state)
+    if made and made.ca:
+        return str(made.ca)
+    return str(SYSTEM_TRUST) if SYSTEM_TRUST.is_file() else True

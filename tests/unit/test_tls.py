@@ -78,3 +78,16 @@ def test_listening_on_every_address_without_tls_is_flagged(site_file):
     _site(site_file, hub={"bind_url": "https://room.chu.example", "listen_address": "0.0.0.0"},
           tls={"enabled": True})
     assert not load_platform(site_file).site.cleartext_exposed()
+
+
+def test_a_given_certificate_is_checked_against_the_system_trust_store(site_file, tmp_path):
+    state = StateDir(tmp_path / "state").ensure()
+    _site(site_file, hub={"bind_url": "https://room.chu.example"},
+          tls={"enabled": True, "certificate": "/etc/classhub/c.pem", "key": "/etc/classhub/k.pem"})
+    trusted = tls.trust(load_platform(site_file).site, state)
+    assert trusted == (str(tls.SYSTEM_TRUST) if tls.SYSTEM_TRUST.is_file() else True)
+    made = tls.init(state, "salle", ["room.chu.example"])  # the room's CA instead
+    data = yaml.safe_load(site_file.read_text())
+    data["tls"] = {"enabled": True}
+    site_file.write_text(yaml.safe_dump(data))
+    assert tls.trust(load_platform(site_file).site, state) == str(made.ca)
