@@ -43,7 +43,8 @@ def local_endpoint(site) -> tuple[str, HTTPAdapter | None]:
     listen = site.hub.listen_address
     if not listen:
         return site.hub.bind_url, None
-    host = "127.0.0.1" if listen in {"0.0.0.0", "::"} else listen
+    host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(listen) or \
+        (f"[{listen}]" if ":" in listen else listen)
     port = bind.port or (443 if bind.scheme == "https" else 80)
     base = f"{bind.scheme}://{host}:{port}"
     return base, _TlsNameAdapter(bind.hostname) if bind.scheme == "https" else None

@@ -66,8 +66,13 @@ def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -
     api = HubAPI.for_platform(platform)
     hub = processes.hub(state)
     deadline = time.monotonic() + timeout_s
+    # Under systemd (a provisioned node) the hub's output is in the journal, not in a log file.
+    journal = bool(os.environ.get("INVOCATION_ID"))
     while time.monotonic() < deadline:
         if not hub.running():
+            if journal:
+                raise ClasshubError("the hub stopped while starting",
+                                    "journalctl -u classhub-hub says why")
             raise ClasshubError(
                 f"the hub stopped while starting; its log ({hub.log_file}) ends with:\n"
                 + hub.log_tail(),
@@ -89,7 +94,8 @@ def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -
             pass
         time.sleep(0.3)
     raise ClasshubError(f"the hub did not answer at {url} within {timeout_s:.0f}s",
-                        f"see {hub.log_file}")
+                        "journalctl -u classhub-hub -u classhub-proxy says why" if journal
+                        else f"see {hub.log_file}")
 
 
 @dataclass

@@ -88,9 +88,17 @@ class StateDir:
         """Read a secret, generating it (0600) on first use."""
         path = self.secrets / name
         if not path.exists():
+            # The proxy's and the hub's units may both make it at their first start: the first
+            # link wins and the other reads it; a secret in use is never replaced.
             self.secrets.mkdir(mode=0o700, parents=True, exist_ok=True)
-            value = secrets.token_hex(nbytes)
-            write_private(path, value + "\n")
+            tmp = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            write_private(tmp, secrets.token_hex(nbytes) + "\n")
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
         return path.read_text().strip()
 
 
@@ -106,7 +114,7 @@ def chown_tree(path: Path, uid: int, gid: int) -> None:
 
 def write_private(path: Path, text: str) -> None:
     """Write a file readable by its owner only, atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -61,3 +61,9 @@ def test_a_certificate_for_another_name_is_refused(https_server):
     base, session = local_session(_site(f"https://other.chu.example:{port}", "0.0.0.0"))
     with pytest.raises(requests.exceptions.SSLError):
         session.get(base + "/hub/health", verify=str(ca), timeout=5)
+
+
+def test_ipv6_listen_addresses_are_bracketed():
+    assert local_endpoint(_site("http://room.chu.example", "::"))[0] == "http://[::1]:80"
+    assert local_endpoint(_site("http://room.chu.example:8000", "fd00::5"))[0] == \
+        "http://[fd00::5]:8000"
