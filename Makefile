@@ -37,7 +37,7 @@ engine:
 
 # Ansible and its tests live in a venv of their own (an admin's tool, not the hub's).
 ANSIBLE_VENV := .venv-ansible
-ANSIBLE_ROLES := preflight base nvidia docker storage swarm images backup
+ANSIBLE_ROLES := preflight base nvidia docker storage swarm hub images backup
 ANSIBLE_ENV := PATH=$(CURDIR)/$(ANSIBLE_VENV)/bin:$$PATH NO_COLOR=1 ANSIBLE_NOCOLOR=1
 
 $(ANSIBLE_VENV)/bin/molecule: requirements/ansible.lock
