@@ -25,7 +25,7 @@ from classhub.enrolment import Enrolment
 from classhub.errors import ClasshubError
 from classhub.gpu import admin as gpu_admin
 from classhub.hub.config import PROXY_TOKEN_SECRET
-from classhub.hubapi import HubAPI, local_session
+from classhub.hubapi import HubAPI
 from classhub.state import StateDir, write_private
 
 
@@ -45,13 +45,17 @@ def _missing_images(engine, platform: Platform) -> list[str]:
     return sorted(set(missing))
 
 
+def _initial_password_file(state: StateDir, admin: str) -> Path:
+    return state.secrets / f"initial-password-{admin}"
+
+
 def _ensure_admin_accounts(platform: Platform, state: StateDir) -> dict[str, str]:
     files = {}
     if platform.site.auth.kind != "local":
         return files
     accounts = AccountStore(state.accounts_db)
     for admin in platform.site.auth.admin_users:
-        path = state.secrets / f"initial-password-{admin}"
+        path = _initial_password_file(state, admin)
         password = accounts.create(admin)
         if password is not None:
             write_private(path, password + "\n")
@@ -60,10 +64,8 @@ def _ensure_admin_accounts(platform: Platform, state: StateDir) -> dict[str, str
 
 
 def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -> None:
-    base, session = local_session(platform.site)
-    url = base + "/hub/health"
-    verify = tls.trust(platform.site, state)
-    api = HubAPI.for_platform(platform)
+    api = HubAPI.for_platform(platform)  # its session reaches this node's proxy (local_session)
+    url = api.base.removesuffix("/hub/api") + "/hub/health"
     hub = processes.hub(state)
     deadline = time.monotonic() + timeout_s
     # Under systemd (a provisioned node) the hub's output is in the journal, not in a log file.
@@ -80,7 +82,7 @@ def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -
             )
         try:
             # Healthy, and its API answers (it waits for its managed services first).
-            if session.get(url, timeout=2, verify=verify).status_code == 200 and \
+            if api.session.get(url, timeout=2, verify=api.verify).status_code == 200 and \
                     api.reachable():
                 return
         except requests.exceptions.SSLError as error:
@@ -139,7 +141,8 @@ def proxy_argv(platform: Platform, prepared: Prepared) -> tuple[list[str], dict[
              str(certificate.key)] if certificate else []
     argv = [
         processes.proxy_command(),
-        "--ip", site.hub.listen_address or bind.hostname, "--port", str(bind.port or (443 if https else 80)),
+        "--ip", site.hub.listen_address or bind.hostname,
+        "--port", str(bind.port or (443 if https else 80)),
         *https,
         "--api-ip", "127.0.0.1", "--api-port", str(site.hub.proxy_api_port),
         "--default-target", hub_api, "--error-target", f"{hub_api}/hub/error",
@@ -205,10 +208,10 @@ def up(platform: Platform) -> Started:
     if systemd_managed():  # the hub unit's start waits for `serve settle`
         _systemctl("start", *SYSTEMD_UNITS)
         state = StateDir(platform.site.state_dir)
-        return Started(platform.site.hub.bind_url, {
-            admin: str(state.secrets / f"initial-password-{admin}")
-            for admin in platform.site.auth.admin_users
-            if (state.secrets / f"initial-password-{admin}").exists()})
+        files = {admin: _initial_password_file(state, admin)
+                 for admin in platform.site.auth.admin_users}
+        return Started(platform.site.hub.bind_url,
+                       {admin: str(path) for admin, path in files.items() if path.exists()})
     prepared = prepare(platform)
     state = prepared.state
     proxy = processes.proxy(state)
