@@ -12,15 +12,24 @@ What runs on a real GPU is checked by `tests/gpu/check.sh`.
 
 from __future__ import annotations
 
+import contextlib
+import html
 import json
 import os
+import re
 import time
+from fractions import Fraction
 
 import docker
 import pytest
+import requests
 
 from classhub import processes
 from classhub.cli import main as classhub
+from classhub.engine import INSTANCE_LABEL, network_name
+from classhub.gpu.allocator import Allocation
+from classhub.gpu.binding import labels as gpu_labels
+from classhub.gpu.devices import DeviceKey
 from classhub.gpu.nvml import FAKE_NVML_ENV
 from classhub.platform import up
 from tests.integration.conftest import copy_courses, start_hub, stop_hub
@@ -214,6 +223,79 @@ def test_a_reserved_gpu_goes_to_its_course_only_until_released(hub, capsys):
     assert classhub([*site, "gpu", "release", "--user", "fay"]) == 0
     hub.wait_stopped("fay")
     spawn_ready(hub, "chloe", "demo")  # reservation gone, GPU free again
+
+
+SUPERVISION = "/services/classhub-supervision/"
+
+
+def supervision_page(session, hub) -> tuple[str, str]:
+    """The page as the admin's browser gets it (through the hub's OAuth redirects the first
+    time), unescaped, and its form token."""
+    reply = session.get(f"{hub.url}{SUPERVISION}", timeout=60)
+    assert reply.status_code == 200, reply.text
+    return html.unescape(reply.text), re.search(r'name="_xsrf" value="([^"]+)"', reply.text)[1]
+
+
+def press(session, hub, button: str, field: dict) -> str:
+    """A button of the page: the form posts, then the page comes back with what was done."""
+    _, xsrf = supervision_page(session, hub)
+    reply = session.post(f"{hub.url}{SUPERVISION}{button}", data={**field, "_xsrf": xsrf},
+                         allow_redirects=False, timeout=120)
+    assert reply.status_code == 303, reply.text
+    text, _ = supervision_page(session, hub)
+    return re.search(r'role="status"><strong>[^<]*</strong> ([^<]*)</div>', text)[1]
+
+
+def test_the_admins_supervision_page_stops_servers_and_frees_gpus(hub):
+    password = (hub.state.secrets / "initial-password-admin").read_text().strip()
+    reply, admin = hub.login("admin", password)
+    assert reply.status_code == 302, reply.text
+    assert f'href="{SUPERVISION}"' in admin.get(f"{hub.url}/hub/home", timeout=30).text
+    text, _ = supervision_page(admin, hub)
+    assert '<html lang="fr">' in text
+    assert '<th scope="row">gus</th><td>tranches</td>' in text
+    assert "<code>MIG-1111</code>, GPU entier" in text
+    assert "dan (cours partage, part 1/2)" in text and "eve (cours partage, part 1/2)" in text
+
+    assert press(admin, hub, "stop", {"user": "gus"}) == "Serveur de gus (cours tranches) arrêté."
+    assert not hub.api.user("gus")["servers"]
+
+    # A container left on GPU-cccc whose server the hub does not know (an orphan)
+    site = hub.platform.site
+    orphan = docker.from_env().containers.create(
+        hub.platform.profile("partage").image, "sleep 600", name=f"{site.name}-zoe",
+        labels={INSTANCE_LABEL: network_name(site), **gpu_labels(Allocation(
+            "zoe", "partage", DeviceKey("ws-test", "GPU-cccc-0003"), Fraction(1, 2),
+            "shared"))})
+    try:
+        assert "zoe (cours partage, part 1/2)" in supervision_page(admin, hub)[0]
+        assert press(admin, hub, "release", {"gpu": "GPU-cccc-0003"}) == (
+            "GPU GPU-cccc-0003 libéré : serveur(s) arrêté(s) : dan, eve ; "
+            "conteneur(s) orphelin(s) supprimé(s) : zoe.")
+        assert not hub.api.user("dan")["servers"] and not hub.api.user("eve")["servers"]
+        with pytest.raises(docker.errors.NotFound):
+            orphan.reload()
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            orphan.remove(force=True)
+    entries = [json.loads(line) for line in
+               (hub.state.root / "audit" / "audit.jsonl").read_text().splitlines()]
+    assert [(e["action"], e["course"], e["target"]) for e in entries
+            if e["actor"] == "admin" and e["action"].startswith("supervision.")] == [
+        ("supervision.stop_server", "tranches", "gus"),
+        ("supervision.release_gpu", "partage", "dan"),
+        ("supervision.release_gpu", "partage", "eve"),
+        ("supervision.release_gpu", "partage", "zoe")]
+
+    # A student neither sees it in the menu nor opens it, from the browser or with a token
+    password = hub.enrol("demo", "hugo")
+    _, student = hub.login("hugo", password)
+    assert SUPERVISION not in student.get(f"{hub.url}/hub/home", timeout=30).text
+    assert student.get(f"{hub.url}{SUPERVISION}", timeout=30).status_code == 403
+    reply = requests.get(f"{hub.url}{SUPERVISION}", timeout=30,
+                         headers={"Authorization": f"token {hub.user_token('hugo')}"})
+    assert reply.status_code == 403
+    assert "réservée aux administrateurs du hub" in html.unescape(reply.text)
 
 
 @pytest.fixture(scope="module")
