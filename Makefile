@@ -10,7 +10,7 @@ TORCH_VERSION := 2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
 
-.PHONY: help deps engine gpu-standin ansible-deps hub-wheelhouse molecule-image molecule-scenarios molecule-site ansible-lint test-ansible images up down status test test-unit test-integration docs wheelhouse bench lock clean lock-images
+.PHONY: help deps test-deps screenshots engine gpu-standin ansible-deps hub-wheelhouse molecule-image molecule-scenarios molecule-site ansible-lint test-ansible images up down status test test-unit test-integration docs wheelhouse bench lock clean lock-images
 
 help:
 	@echo "make up      bring the platform up on this machine (builds what is missing)"
@@ -19,6 +19,7 @@ help:
 	@echo "             the preflight, base, docker and hub molecule scenarios"
 	@echo "make test-ansible  ansible-lint, every role's molecule scenario, then site.yml's"
 	@echo "make status  what runs; make docs: regenerate docs/config-reference.md"
+	@echo "make screenshots  the browser journeys, their screenshots into docs/img/"
 
 $(BIN)/classhub: requirements/hub.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,11 +27,19 @@ $(BIN)/classhub: requirements/hub.lock pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
+# The browser tests' Playwright and axe-core, in the same venv but kept out of hub.lock (the
+# workstations' hub needs neither); Chromium itself is Debian's.
+$(VENV)/.browser-deps: requirements/browser.lock $(BIN)/classhub
+	$(BIN)/pip install -q -r requirements/browser.lock
+	touch $@
+
 node_modules/.bin/configurable-http-proxy: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 deps: $(BIN)/classhub node_modules/.bin/configurable-http-proxy
+
+test-deps: deps $(VENV)/.browser-deps
 
 engine:
 	scripts/ensure-engine
@@ -110,15 +119,19 @@ status: deps
 docs: deps
 	$(BIN)/classhub docs -o docs/config-reference.md
 
-test-unit: deps
+test-unit: test-deps
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
-test-integration: deps engine gpu-standin wheelhouse
+test-integration: test-deps engine gpu-standin wheelhouse
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+# The browser journeys alone, their screenshots written to docs/img/ (the README shows them).
+screenshots: test-deps engine gpu-standin wheelhouse
+	CLASSHUB_SCREENSHOTS=$(CURDIR)/docs/img $(BIN)/pytest tests/integration/test_browser.py $(PYTEST_ARGS)
 
 # pytest in the foreground; the molecule scenarios of ANSIBLE_TEST_ROLES at the same time in the
 # background (they mostly wait on apt and systemd), their log in .cache/test-molecule.log.
-test: deps engine gpu-standin wheelhouse ansible-lint hub-wheelhouse molecule-image
+test: test-deps engine gpu-standin wheelhouse ansible-lint hub-wheelhouse molecule-image
 	@mkdir -p .cache; \
 	$(MAKE) --no-print-directory molecule-scenarios SCENARIO_ROLES="$(ANSIBLE_TEST_ROLES)" \
 	  > .cache/test-molecule.log 2>&1 & scenarios=$$!; \

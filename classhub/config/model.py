@@ -534,6 +534,15 @@ class CourseProfile(Strict):
     students_per_gpu: int | None = None  # with gpu_policy shared
     datasets: dict[str, str] = {}  # name -> host folder, mounted read-only
     dataset_classes: dict[str, str] = {}  # name -> open | pseudonymised
+    students_readme: str | None = None  # host path of the course's LISEZMOI.md, if it has one
+
+
+STUDENTS_README = "LISEZMOI.md"  # the students' page of a course; README.md is the instructors'
+
+
+def _students_readme(course_folder: Path) -> str | None:
+    path = course_folder / STUDENTS_README
+    return str(path) if path.is_file() else None
 
 
 def image_tag(image: str) -> str:
@@ -569,6 +578,7 @@ class Platform(BaseModel):
             students_per_gpu=gpu.students_per_gpu,
             datasets={d.name: str(d.path) for d in course.datasets},
             dataset_classes={d.name: d.classification for d in course.datasets},
+            students_readme=_students_readme(self.site.courses_dir / course_id),
         )
 
     def gpu_courses(self) -> dict[str, str]:

@@ -21,6 +21,8 @@ from classhub.state import STUDENT_UID, StateDir
 EXCHANGE_IN_CONTAINER = "/srv/nbgrader/exchange"
 COURSE_DIR_IN_CONTAINER = "/home/jovyan"
 DATASETS_IN_CONTAINER = "/srv/datasets"
+# The course's LISEZMOI.md in a student's container; the image links it into ~/<course>/.
+STUDENTS_README_IN_CONTAINER = "/srv/course/LISEZMOI.md"
 
 
 def _owned_dir(path: Path, mode: int) -> Path:

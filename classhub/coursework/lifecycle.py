@@ -185,7 +185,8 @@ def feedback(platform: Platform, course_id: str, assignment_id: str) -> str:
                 f"nbgrader release_feedback {assignment_id}")
 
 
-def export(platform: Platform, course_id: str, output_dir: Path) -> dict[str, Path]:
+def export(platform: Platform, course_id: str, output_dir: Path,
+           actor: str | None = None) -> dict[str, Path]:
     """Per-question scores, totals (late penalty applied), a Moodle grade import file and a
     pseudonymised variant, read from the course's gradebook on the host."""
     course = _course(platform, course_id)
@@ -193,6 +194,6 @@ def export(platform: Platform, course_id: str, output_dir: Path) -> dict[str, Pa
     key = bytes.fromhex(StateDir(platform.site.state_dir).secret(f"pseudonyms-{course_id}"))
     files = export_grades(space.gradebook_dir, course_id, output_dir, course_id,
                           {a.id: a.title for a in course.assignments}, key)
-    audit.record(platform.site.state_dir, audit.whoami(), "grades.export", course=course_id,
+    audit.record(platform.site.state_dir, actor or audit.whoami(), "grades.export", course=course_id,
                  files=sorted(str(p) for p in files.values()))
     return files

@@ -6,6 +6,7 @@ tested on a bare `traitlets.config.Config()`.
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from classhub.config.model import Platform
 from classhub.engine import network_name
 from classhub.errors import ClasshubError
 from classhub.gpu import nvml
-from classhub.hub.spawner import GRADER_ACCOUNT, INSTRUCTOR_GROUP, STUDENT_GROUP
+from classhub.hub.spawner import GRADER_ACCOUNT, GRADER_SERVICE, INSTRUCTOR_GROUP, STUDENT_GROUP
 from classhub.hubapi import SERVICE_NAME, TOKEN_SECRET
 from classhub.roster import Roster
 from classhub.state import StateDir
@@ -144,8 +145,8 @@ def apply_groups(c, platform: Platform, state: StateDir) -> None:
     c.JupyterHub.load_groups = groups
 
 
-GRADER_SERVICE = "classhub-grader"
 GPU_CULLER = "classhub-gpu-culler"
+SUPERVISION_SERVICE = "classhub-supervision"
 
 
 def site_uses_gpus(platform: Platform) -> bool:
@@ -154,6 +155,15 @@ def site_uses_gpus(platform: Platform) -> bool:
 
 def grader_service_url(platform: Platform, gateway: str) -> str:
     return f"http://{gateway}:{platform.site.hub.grader_port}"
+
+
+def supervision_service_url() -> str:
+    """A free port on loopback, taken when the hub starts: only the proxy, on this host, calls
+    the page (no container reaches loopback, so the firewall needs no rule for it), and a
+    port of its own needs no site key nor a fixed number that something else may hold."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def apply_spawner(c, platform: Platform, state: StateDir, gateway: str) -> None:
@@ -201,6 +211,15 @@ def apply_services(c, platform: Platform, state: StateDir, gateway: str) -> None
             "environment": {"CLASSHUB_SITE": str(platform.site_file)},
             "display": False,
         },
+        {   # the admins' page: running servers, the GPUs, buttons to stop and free them
+            "name": SUPERVISION_SERVICE,
+            "url": supervision_service_url(),
+            "command": [sys.executable, "-m", "classhub.hub.supervision"],
+            "environment": {"CLASSHUB_SITE": str(platform.site_file),
+                            **nvml.seam_environment()},
+            "display": True,  # in the Services menu of those who may open it: the admins
+            "oauth_no_confirm": True,
+        },
     ]
     roles = [
         {
@@ -209,7 +228,14 @@ def apply_services(c, platform: Platform, state: StateDir, gateway: str) -> None
             "scopes": ["admin:users", "admin:groups", "admin:servers", "read:hub",
                        "access:servers", "tokens"],
             "services": [SERVICE_NAME],
-        }
+        },
+        {   # No user role grants access:services to it: the hub's admin role alone has
+            # access:services (JupyterHub's `user` role, `self`, has none).
+            "name": SUPERVISION_SERVICE,
+            "description": "The admins' supervision page lists servers and stops them",
+            "scopes": ["list:users", "read:servers", "delete:servers"],
+            "services": [SUPERVISION_SERVICE],
+        },
     ]
     if hub.idle_timeout_s:
         services.append(
@@ -249,14 +275,16 @@ def apply_services(c, platform: Platform, state: StateDir, gateway: str) -> None
             }
         )
     for course in sorted(platform.courses):
-        # A course's instructors start, stop and open its formgrader server, and nothing else.
+        # A course's instructors start, stop and open its formgrader server, and download its
+        # grades from the grading service (which checks the course), and nothing else.
         grader = GRADER_ACCOUNT.format(course=course)
         roles.append(
             {
                 "name": f"formgrader-{course}",
                 "description": f"Instructors of {course} use its formgrader",
                 "scopes": [f"servers!user={grader}", f"access:servers!user={grader}",
-                           f"read:users!user={grader}"],
+                           f"read:users!user={grader}",
+                           f"access:services!service={GRADER_SERVICE}"],
                 "groups": [INSTRUCTOR_GROUP.format(course=course)],
             }
         )

@@ -9,45 +9,60 @@ spawn with a forged image, limit or course is refused.
 from __future__ import annotations
 
 import asyncio
-import html
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import ClassVar
 
+import docker.errors
 from dockerspawner import DockerSpawner
 from tornado import web
 from traitlets import Dict, List, Unicode, default
 
 from classhub.audit import record
 from classhub.config.model import USERNAME, CourseProfile, SiteGpu
-from classhub.coursework.layout import DATASETS_IN_CONTAINER, CourseSpace
+from classhub.coursework.layout import (
+    DATASETS_IN_CONTAINER,
+    STUDENTS_README_IN_CONTAINER,
+    CourseSpace,
+)
 from classhub.engine import INSTANCE_LABEL
 from classhub.errors import ClasshubError
 from classhub.gpu import binding, inventory
 from classhub.gpu.allocator import Allocation, NoGpu, Request
 from classhub.gpu.nvml import NvmlUnavailable
 from classhub.gpu.pool import GpuPool
+from classhub.hub import spawn_form
 from classhub.state import StateDir
 
 STUDENT_GROUP = "nbgrader-{course}"
 INSTRUCTOR_GROUP = "formgrade-{course}"
 GRADER_ACCOUNT = "grader-{course}"  # runs the course's formgrader; nobody logs in as it
+GRADER_SERVICE = "classhub-grader"  # the hub service that autogrades and exports grades
 
 
-GPU_OFFER = {
-    "none": "sans GPU (calcul sur CPU)",
-    "exclusive": "un GPU entier pour vous",
-    "shared": "une part d'un GPU partagé ({n} étudiants par GPU)",
-    "mig": "une tranche MIG d'un GPU",
-}
-
-
-class GpuRefused(web.HTTPError):
-    """No GPU for this spawn: the page and the API show the reason, in French."""
+class SpawnRefused(web.HTTPError):
+    """A spawn that cannot go on: the page and the API show the reason, in French."""
 
     def __init__(self, message: str):
         super().__init__(503, message)
         self.jupyterhub_message = message
+
+
+class GpuRefused(SpawnRefused):
+    """No GPU for this spawn."""
+
+
+def engine_refusal(error: docker.errors.APIError, profile: CourseProfile) -> SpawnRefused:
+    """What a student reads when the engine refuses their container, instead of a bare 500."""
+    if isinstance(error, docker.errors.ImageNotFound) or "No such image" in str(error):
+        return SpawnRefused(
+            f"L'image du cours « {profile.title} » ({profile.image}) n'est pas sur ce poste : "
+            "votre serveur ne peut pas démarrer. Prévenez l'équipe informatique (la commande "
+            "`classhub images build` la construit).")
+    return SpawnRefused(
+        "Le moteur de conteneurs a refusé de démarrer votre serveur "
+        f"({error.explanation or error}). Réessayez dans un instant ; si cela recommence, "
+        "prévenez l'équipe informatique.")
 
 
 def enrolled_courses(group_names: set[str], course_ids) -> list[str]:
@@ -58,10 +73,6 @@ def enrolled_courses(group_names: set[str], course_ids) -> list[str]:
         if STUDENT_GROUP.format(course=course) in group_names
         or INSTRUCTOR_GROUP.format(course=course) in group_names
     ]
-
-
-def _gpu_offer(profile: CourseProfile) -> str:
-    return GPU_OFFER[profile.gpu_policy].format(n=profile.students_per_gpu)
 
 
 class CourseSpawner(DockerSpawner):
@@ -84,7 +95,9 @@ class CourseSpawner(DockerSpawner):
 
     @default("options_from_form")
     def _default_options_from_form(self):
-        return lambda formdata: {"course": formdata.get("course", [""])[0]}
+        # A grader account's form has no choice: its server is its course's formgrader.
+        return lambda formdata: ({"course": formdata["course"][0]}
+                                 if formdata.get("course", [""])[0] else {})
 
     def _profiles(self) -> dict[str, CourseProfile]:
         return {cid: CourseProfile(**p) for cid, p in self.courses.items()}
@@ -101,27 +114,16 @@ class CourseSpawner(DockerSpawner):
         return None
 
     def _render_options_form(self, spawner) -> str:
-        mine = self._my_courses()
-        if not mine:
-            return (
-                '<p class="alert alert-warning">Vous n\'êtes inscrit(e) à aucun cours. '
-                "Demandez à votre enseignant de vous inscrire.</p>"
-            )
         profiles = self._profiles()
-        options = []
-        for index, course_id in enumerate(mine):
-            profile = profiles[course_id]
-            checked = " checked" if index == 0 else ""
-            options.append(
-                f'<div class="form-check">'
-                f'<input class="form-check-input" type="radio" name="course" id="course-{course_id}"'
-                f' value="{course_id}"{checked}>'
-                f'<label class="form-check-label" for="course-{course_id}">'
-                f"<strong>{html.escape(profile.title)}</strong><br>"
-                f"<small>{html.escape(profile.description)}</small><br>"
-                f"<small>GPU : {html.escape(_gpu_offer(profile))}</small></label></div>"
-            )
-        return "<fieldset><legend>Choisissez votre cours</legend>" + "".join(options) + "</fieldset>"
+        graded = self._graded_course()
+        if graded:
+            return spawn_form.grader_form(profiles[graded])
+        groups = {group.name for group in self.user.groups}
+        taught = [c for c in sorted(self.courses) if INSTRUCTOR_GROUP.format(course=c) in groups]
+        root = self.hub.base_url.removesuffix("hub/")
+        return (spawn_form.course_choice(self._my_courses(), profiles)
+                + spawn_form.teaching(taught, profiles, root, GRADER_ACCOUNT,
+                                      GRADER_SERVICE))
 
     def _chosen_profile(self) -> CourseProfile:
         options = dict(self.user_options or {})
@@ -151,7 +153,8 @@ class CourseSpawner(DockerSpawner):
         return StateDir(Path(self.state_dir)).home(self.user.name)
 
     def _volumes(self, profile: CourseProfile) -> dict[str, dict]:
-        """The home, each enrolled course's exchange as this student sees it, the datasets.
+        """The home, each enrolled course's exchange as this student sees it, the datasets, the
+        course's page for students (LISEZMOI.md).
 
         A grader account gets the course's gradebook folder as its home and the whole exchange.
         """
@@ -162,6 +165,9 @@ class CourseSpawner(DockerSpawner):
             volumes = {str(self._home()): {"bind": "/home/jovyan", "mode": "rw"}}
             for course_id in self._my_courses():
                 volumes.update(CourseSpace(state, course_id).student_volumes(self.user.name))
+            if profile.students_readme:
+                volumes[profile.students_readme] = {"bind": STUDENTS_README_IN_CONTAINER,
+                                                    "mode": "ro"}
         volumes.update({path: {"bind": f"{DATASETS_IN_CONTAINER}/{name}", "mode": "ro"}
                         for name, path in profile.datasets.items()})
         return volumes
@@ -235,6 +241,8 @@ class CourseSpawner(DockerSpawner):
             }
         }
         role = "grader" if self._graded_course() else "student"
+        # A formgrader server opens on the formgrader, in its own page.
+        self.default_url = "/formgrader" if role == "grader" else "/lab"
         env = {"CLASSHUB_COURSE": profile.id, "CLASSHUB_ROLE": role}
         if role == "grader":
             env["CLASSHUB_GRADER_URL"] = self.grader_url
@@ -251,7 +259,12 @@ class CourseSpawner(DockerSpawner):
             self.log.info("Starting %s for course %s from %s%s", self.user.name, profile.id,
                           profile.image, f" on GPU {allocation.device} ({allocation.share})"
                           if allocation else "")
-            started = await super().start()
+            try:
+                started = await super().start()
+            except docker.errors.APIError as error:
+                self.log.error("The engine refused %s's server for %s: %s", self.user.name,
+                               profile.id, error)
+                raise engine_refusal(error, profile) from None
         finally:
             if allocation:
                 self._gpu_pool().settle(self.user.name)

@@ -1,5 +1,6 @@
 """The apply_* functions, on a bare traitlets Config: what the hub will be told."""
 
+import re
 import stat
 
 from traitlets.config import Config
@@ -96,8 +97,10 @@ def test_each_course_formgrader_is_reachable_by_its_instructors_only(site_file):
     c, platform = _configured(site_file)
     role = next(r for r in c.JupyterHub.load_roles if r["name"] == "formgrader-demo")
     assert role["groups"] == ["formgrade-demo"]
+    # the grading service itself checks which course's grades an instructor may download
     assert set(role["scopes"]) == {"servers!user=grader-demo", "access:servers!user=grader-demo",
-                                   "read:users!user=grader-demo"}
+                                   "read:users!user=grader-demo",
+                                   "access:services!service=classhub-grader"}
 
 
 def test_server_tokens_may_read_their_own_groups_for_nbgrader(site_file):
@@ -119,3 +122,33 @@ def test_grading_service_listens_on_the_gateway_and_servers_may_call_it(site_fil
                     "users": [f"grader-{c}" for c in sorted(platform.courses)]}
     assert c.CourseSpawner.grader_url == (f"http://172.30.0.1:{port}"
                                           "/services/classhub-grader/")
+
+
+def test_supervision_page_is_a_menu_service_on_loopback_with_only_the_scopes_it_needs(site_file):
+    c, platform = _configured(site_file)
+    service = next(s for s in c.JupyterHub.services if s["name"] == "classhub-supervision")
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", service["url"])  # the proxy's host only
+    assert service["command"][1:] == ["-m", "classhub.hub.supervision"]
+    assert service["environment"]["CLASSHUB_SITE"] == str(platform.site_file)
+    assert service["display"] is True and service["oauth_no_confirm"] is True
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "classhub-supervision")
+    assert role["services"] == ["classhub-supervision"]
+    assert set(role["scopes"]) == {"list:users", "read:servers", "delete:servers"}
+
+
+def test_only_hub_admins_may_open_the_supervision_page(site_file):
+    from jupyterhub.roles import get_default_roles
+    from jupyterhub.scopes import _expand_self_scope
+
+    c, _ = _configured(site_file)
+    page = {"access:services", "access:services!service=classhub-supervision"}
+    # JupyterHub's own roles: every user has `self`, which opens no service; admins have all
+    default = {r["name"]: r["scopes"] for r in get_default_roles()}
+    assert "access:services" in default["admin"]
+    assert default["user"] == ["self"] and not page & _expand_self_scope("ana")
+    assert c.Authenticator.admin_users == {"admin"}
+    # and no role classhub gives to people, nor their servers' tokens, opens it
+    for role in c.JupyterHub.load_roles:
+        if role.get("users") or role.get("groups"):
+            assert not page & set(role["scopes"]), role["name"]
+    assert not page & set(c.Spawner.server_token_scopes)
