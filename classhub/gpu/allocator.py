@@ -101,8 +101,8 @@ class NoGpu(Exception):
             who = f"{r.user} ({r.course})" if r.user else f"le cours {r.course}"
             parts.append(f"Réservés pour {who} jusqu'au {_when(r.end)} : "
                          f"{', '.join(d.uuid for d in r.devices)}.")
-        parts.append("Que faire : arrêtez un serveur que vous n'utilisez plus (menu Fichier > "
-                     "Hub Control Panel), réessayez dans quelques minutes"
+        parts.append("Que faire : arrêtez un serveur que vous n'utilisez plus (dans JupyterLab, "
+                     "menu Fichier > Panneau de contrôle du Hub), réessayez dans quelques minutes"
                      + (" ou après la fin de la réservation" if self.reservations else "")
                      + ", ou demandez à votre enseignant.")
         return " ".join(parts)

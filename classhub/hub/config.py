@@ -210,6 +210,7 @@ def apply_services(c, platform: Platform, state: StateDir, gateway: str) -> None
             "command": [sys.executable, "-m", "classhub.hub.grader_service"],
             "environment": {"CLASSHUB_SITE": str(platform.site_file)},
             "display": False,
+            "oauth_no_confirm": True,  # instructors download grades there: classhub's own
         },
         {   # the admins' page: running servers, the GPUs, buttons to stop and free them
             "name": SUPERVISION_SERVICE,

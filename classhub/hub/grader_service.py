@@ -158,14 +158,16 @@ def make_app() -> web.Application:
     prefix = os.environ["JUPYTERHUB_SERVICE_PREFIX"]
     site = os.environ["CLASSHUB_SITE"]
     auth = HubAuth(api_token=os.environ["JUPYTERHUB_API_TOKEN"], cache_max_age=60)
-    oauth = HubOAuth(api_token=os.environ["JUPYTERHUB_API_TOKEN"], cache_max_age=60)
+    # The one instance: HubOAuthCallbackHandler finds it with HubOAuth.instance() (it keeps the
+    # login's PKCE verifier between the redirect and the callback).
+    oauth = HubOAuth.instance(api_token=os.environ["JUPYTERHUB_API_TOKEN"], cache_max_age=60)
     route = rf"{prefix}api/autograde/([^/]+)/([^/]+)/([^/]+)"
     return web.Application([
         (route, Autograde, {"hub_auth": auth, "site": site}),
         (rf"{prefix}notes/([^/]+)/", Notes, {"hub_auth": oauth, "site": site}),
         (rf"{prefix}notes/([^/]+)/([a-z]+)\.csv", Notes, {"hub_auth": oauth, "site": site}),
         (rf"{prefix}oauth_callback", HubOAuthCallbackHandler),
-    ], cookie_secret=os.urandom(32), hub_auth=oauth)
+    ], cookie_secret=os.urandom(32))
 
 
 def main() -> None:

@@ -70,12 +70,17 @@ def share_text(share: str) -> str:
 def running_servers(users: list[dict], containers: list[dict]) -> list[Server]:
     """Each server the hub knows, with the GPU its container's labels record."""
     gpus = {allocation.holder: allocation for _, allocation in holding(containers)}
+    # A formgrader server is started without a choice: its course is on its container.
+    labelled = {labels.get("org.classhub.user"): labels.get("org.classhub.course", "")
+                for labels in (c.get("Labels") or {} for c in containers)}
     rows = []
     for user in users:
         server = (user.get("servers") or {}).get("")
         if server is None:
             continue
-        rows.append(Server(user["name"], (server.get("user_options") or {}).get("course", ""),
+        course = ((server.get("user_options") or {}).get("course")
+                  or labelled.get(user["name"], ""))
+        rows.append(Server(user["name"], course,
                            local_time(server.get("started")),
                            local_time(server.get("last_activity")),
                            bool(server.get("ready")), gpus.get(user["name"])))

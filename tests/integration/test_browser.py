@@ -28,6 +28,7 @@ from classhub.gpu.nvml import FAKE_NVML_ENV
 from tests.conftest import REPO, write_site
 from tests.integration.browser import (
     accessibility_violations,
+    kept_on_failure,
     launch,
     log_in,
     new_person,
@@ -126,6 +127,67 @@ def _write_courses(folder):
     docker.from_env().images.get("classhub/lab:latest").tag("classhub/atelier", "latest")
 
 
+# What people do in JupyterLab (4.5, in French) and in nbgrader's assignment list.
+
+def lab_ready(page) -> None:
+    page.locator(".jp-DirListing-content").wait_for(timeout=120_000)
+    page.locator("#jupyterlab-splash").wait_for(state="detached")
+
+
+def open_folder(page, name: str) -> None:
+    page.locator(".jp-DirListing-item", has_text=name).first.dblclick()
+    page.locator(".jp-BreadCrumbs").get_by_text(name).wait_for()
+
+
+def files_shown(page, names: list[str]) -> None:
+    """Wait until the file browser lists each of `names` (fails after the timeout)."""
+    for name in names:
+        page.locator(".jp-DirListing-itemText", has_text=re.compile(f"^{re.escape(name)}$")) \
+            .wait_for()
+
+
+def open_assignment_list(page) -> None:
+    page.get_by_role("menuitem", name="Nbgrader").click()
+    page.locator(".lm-Menu").last.get_by_text("Assignment List").click()
+    page.locator("#released_assignments_list").wait_for()
+
+
+def fetch_and_work(page) -> None:
+    """Fetch the assignment, run the model cell (a figure appears), answer, save."""
+    open_assignment_list(page)
+    page.locator("#released_assignments_list").get_by_role("button", name="Fetch").click()
+    fetched = page.locator("#fetched_assignments_list")
+    fetched.locator(".assignment-notebooks-link").first.click()
+    fetched.get_by_role("link", name=NOTEBOOK_NAME).click()
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    cells.nth(4).wait_for()
+    cells.nth(1).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    cells.nth(1).locator(".jp-OutputArea-output img").wait_for(timeout=180_000)
+    assert "exactitude sur le test" in cells.nth(1).locator(".jp-OutputArea").inner_text()
+    cells.nth(2).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(ANSWER)  # typed as is: no auto-indent, no closing brackets
+    cells.nth(4).dblclick()
+    cells.nth(4).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(WRITTEN)
+    page.keyboard.press("Control+Enter")
+    page.keyboard.press("Control+s")
+    page.locator("#jp-main-statusbar").get_by_text("Enregistrement effectué").wait_for()
+    cells.nth(1).locator(".jp-OutputArea-output img").scroll_into_view_if_needed()
+    shot(page, "etudiant-modele-et-figure")
+
+
+def submit(page) -> None:
+    page.locator(".lm-TabBar-tab", has_text="Assignments").click()
+    page.locator("#fetched_assignments_list").get_by_role("button", name="Submit").click()
+    submitted = page.locator("#submitted_assignments_list .list_item")
+    submitted.first.wait_for(timeout=60_000)
+    assert ASSIGNMENT in submitted.first.inner_text()
+    shot(page, "etudiant-devoir-rendu")
+
+
 @pytest.fixture(scope="module")
 def room(built_images, tmp_path_factory):
     runtimes = docker.from_env().info()["Runtimes"]
@@ -145,8 +207,8 @@ def room(built_images, tmp_path_factory):
     passwords = {"alice": hub.enrol(COURSE, "alice"), "claire": hub.enrol(COURSE, "claire",
                                                                             role="instructor")}
     hub.enrol("vision", "alice")
+    hub.enrol("atelier", "alice")
     passwords["bruno"] = hub.enrol("vision", "bruno")
-    hub.enrol("atelier", "bruno")
     passwords["admin"] = (hub.state.secrets / "initial-password-admin").read_text().strip()
     lifecycle.release(hub.platform, COURSE, ASSIGNMENT)
     with playwright_api.sync_playwright() as playwright:
@@ -189,7 +251,7 @@ def test_a_student_starts_their_course_works_in_french_jupyterlab_and_submits(ro
         # Only her courses, each with its description and the GPU it comes with.
         choices = page.locator("input[name=course]")
         assert sorted(choices.evaluate_all("els => els.map(e => e.value)")) == \
-            [COURSE, "vision"]
+            ["atelier", COURSE, "vision"]
         form = page.locator("form").first.inner_text()
         assert "Un premier modèle sur des données de santé" in form
         assert "GPU : sans GPU" in form and "GPU : un GPU entier pour vous" in form
@@ -202,15 +264,207 @@ def test_a_student_starts_their_course_works_in_french_jupyterlab_and_submits(ro
         # JupyterLab speaks French; the course folder shows the page and the datasets.
         assert page.get_by_role("menuitem", name="Fichier").is_visible()
         open_folder(page, COURSE)
-        listing = file_names(page)
-        assert {"LISEZMOI.md", "datasets"} <= set(listing), listing
+        files_shown(page, ["LISEZMOI.md", "datasets"])
         open_folder(page, "datasets")
         open_folder(page, "patients")
-        assert "patients.csv" in file_names(page)
-        # memory and CPU of the server in the status bar; no GPU dashboard without a GPU
-        page.locator("#jp-main-statusbar").get_by_text(re.compile("Mém|Mem")).wait_for()
-        assert page.get_by_text("GPU Dashboards").count() == 0
+        files_shown(page, ["patients.csv"])
+        # memory of the server in the status bar (jupyter-resource-usage), CPU and memory of
+        # each kernel in its panel; no GPU dashboard without a GPU
+        page.locator("#jp-main-statusbar").get_by_text(re.compile("^Mem: ")).wait_for()
+        assert page.locator(".jp-SideBar [data-id=kernelusage-panel-id]").count() == 1
+        assert page.locator(".jp-SideBar [data-id=gpu-dashboard]").count() == 0
+        # nothing that reaches outside: no extension manager (it would query PyPI)
+        assert page.locator(".jp-SideBar [data-id='extensionmanager.main-view']").count() == 0
         shot(page, "etudiant-jupyterlab")
         fetch_and_work(page)
         submit(page)
     context.close()
+
+
+def test_an_instructor_grades_by_hand_releases_feedback_and_exports_grades(room):
+    hub, browser, passwords = room
+    # The instructor's two commands first (README): collect, then grade each submission in
+    # its own sandbox.
+    lifecycle.collect(hub.platform, COURSE, ASSIGNMENT)
+    lifecycle.autograde(hub.platform, COURSE, ASSIGNMENT)
+    context = new_person(browser, hub.url)
+    page = context.new_page()
+    with kept_on_failure(page, "instructor"):
+        log_in(page, "claire", passwords["claire"])
+        page.wait_for_url("**/hub/spawn**")
+        teaching = page.locator("section[aria-labelledby=classhub-teaching]")
+        assert "Initiation à l'apprentissage automatique" in teaching.inner_text()
+        shot(page, "enseignant-accueil")
+        with context.expect_page() as opened:
+            teaching.get_by_role("link", name=re.compile("ouvrir le correcteur")).click()
+        grader = opened.value
+    with kept_on_failure(grader, "formgrader"):
+        grader.locator("form button[type=submit]").click()  # starts the course's formgrader
+        # JupyterHub asks once: claire opens a server that is not hers (the course's).
+        grader.get_by_role("button", name="Autoriser").click(timeout=240_000)
+        grader.wait_for_url("**/formgrader/**")
+        row = grader.locator("tr", has_text=ASSIGNMENT)
+        assert row.locator("td").nth(8).inner_text().strip() == "1"  # alice's submission
+        shot(grader, "enseignant-formgrader")
+        grade_by_hand(grader)
+        release_feedback(grader)
+    with kept_on_failure(page, "grades"):
+        teaching.get_by_role("link", name="télécharger les notes").click()
+        page.get_by_role("heading", name=re.compile("Notes du cours")).wait_for()
+        assert accessibility_violations(page) == []
+        shot(page, "enseignant-notes")
+        with page.expect_download() as download:
+            page.get_by_role("link", name=f"{COURSE}-totals.csv").click()
+        rows = list(csv.DictReader(io.StringIO(open(download.value.path()).read())))
+        assert [(r["username"], r["assignment"], float(r["score"]), float(r["max_score"]))
+                for r in rows] == [("alice", ASSIGNMENT, 2 + float(MANUAL_SCORE), 4.0)]
+    context.close()
+
+
+def grade_by_hand(grader) -> None:
+    """The written answer gets its points and a comment, kept when the page is reloaded."""
+    grader.get_by_role("link", name="Manual Grading").click()
+    grader.get_by_role("link", name=ASSIGNMENT).click()
+    grader.get_by_role("link", name=NOTEBOOK_NAME).click()
+    grader.get_by_role("link", name="Submission #1").click()
+    grader.wait_for_load_state("networkidle")  # its fields are filled in from the gradebook
+    # The formgrader saves a field when it changes and loses the focus.
+    for field, value, api in (("#interpretation", MANUAL_SCORE, "/api/grade/"),
+                              ("#interpretation-comment",
+                               "Oui, parmi les malades : précisez-le.", "/api/comment/")):
+        with grader.expect_response(lambda r, api=api: api in r.url
+                                    and r.request.method == "PUT") as saved:
+            grader.fill(field, value)
+            grader.locator(field).press("Tab")
+        assert saved.value.ok, saved.value.status
+    shot(grader, "enseignant-notation")
+    grader.reload()
+    assert grader.locator("#interpretation").input_value() == MANUAL_SCORE
+
+
+def release_feedback(grader) -> None:
+    grader.goto(f"/user/grader-{COURSE}/formgrader/manage_assignments")
+    row = grader.locator("tr", has_text=ASSIGNMENT)
+    for column, done in ((9, "Successfully generated feedback"),
+                         (10, "Successfully released feedback")):
+        row.locator("td").nth(column).locator("a").click()
+        dialog = grader.locator(".modal-dialog:visible")
+        dialog.get_by_text(done).wait_for(timeout=120_000)
+        dialog.get_by_role("button", name="OK").click()
+        dialog.wait_for(state="hidden")
+
+
+def test_the_student_reads_the_feedback_in_jupyterlab(room):
+    hub, browser, passwords = room
+    context = new_person(browser, hub.url)
+    page = context.new_page()
+    with kept_on_failure(page, "feedback"):
+        log_in(page, "alice", passwords["alice"])
+        page.wait_for_url("**/user/alice/lab**")  # her server still runs
+        lab_ready(page)
+        open_assignment_list(page)
+        submitted = page.locator("#submitted_assignments_list")
+        submitted.get_by_role("button", name="Fetch Feedback").click()
+        submitted.get_by_text("(view feedback)").click()
+        page.locator(".jp-DirListing-item", has_text=NOTEBOOK_NAME).dblclick()
+        feedback = page.frame_locator("iframe").last.locator("body")
+        feedback.get_by_text("Score: 3.5 / 4.0").wait_for()
+        assert "Oui, parmi les malades" in feedback.inner_text()
+        shot(page, "etudiant-retour")
+    context.close()
+
+
+def test_a_gpu_course_gets_its_gpu_and_the_gpu_dashboard(room):
+    hub, browser, passwords = room
+    context = new_person(browser, hub.url)
+    page = context.new_page()
+    with kept_on_failure(page, "gpu"):
+        log_in(page, "bruno", passwords["bruno"])
+        page.wait_for_url("**/hub/spawn**")
+        page.locator("form button[type=submit]").click()  # his one course: vision
+        page.wait_for_url("**/user/bruno/lab**", timeout=240_000)
+        lab_ready(page)
+        dashboard = page.locator(".jp-SideBar [data-id=gpu-dashboard]")
+        dashboard.click()
+        page.get_by_role("button", name="GPU Utilization").wait_for()
+        shot(page, "etudiant-gpu")
+    context.close()
+    assert hub.api.user("bruno")["servers"][""]["user_options"] == {"course": "vision"}
+
+
+def test_the_admin_sees_who_runs_what_and_stops_a_server(room):
+    hub, browser, passwords = room
+    context = new_person(browser, hub.url)
+    page = context.new_page()
+    with kept_on_failure(page, "admin"):
+        log_in(page, "admin", passwords["admin"])
+        page.wait_for_url("**/hub/**")
+        page.get_by_role("button", name="Services").click()
+        page.get_by_role("link", name="classhub-supervision").click()
+        page.get_by_role("heading", name="Supervision du poste").wait_for()
+        servers = page.locator("table", has=page.locator("caption", has_text="Serveurs"))
+        alice = servers.locator("tr", has_text="alice")
+        bruno = servers.locator("tr", has_text="bruno")
+        assert COURSE in alice.inner_text() and "aucun" in alice.inner_text()
+        assert "vision" in bruno.inner_text() and "GPU-eeee-0001" in bruno.inner_text()
+        gpus = page.locator("table", has=page.locator("caption", has_text="GPU"))
+        assert "bruno (cours vision, GPU entier)" in gpus.inner_text()
+        assert accessibility_violations(page) == []
+        shot(page, "admin-supervision")
+        alice.get_by_role("button", name=re.compile("Arrêter")).click()
+        page.get_by_text("Serveur de alice (cours initiation) arrêté.").wait_for()
+        assert servers.locator("tr", has_text="alice").count() == 0
+    context.close()
+    assert not hub.api.user("alice")["servers"]
+
+
+def test_no_free_gpu_says_who_holds_it_and_what_to_do(room):
+    hub, browser, passwords = room
+    context = new_person(browser, hub.url)
+    page = context.new_page()
+    with kept_on_failure(page, "no-gpu"):
+        log_in(page, "alice", passwords["alice"])
+        page.wait_for_url("**/hub/spawn**")
+        page.check("#course-vision")
+        page.locator("form button[type=submit]").click()
+        refusal = page.get_by_text(re.compile("Aucun GPU libre pour le cours « vision »"))
+        refusal.wait_for()
+        message = refusal.inner_text()
+        assert "Utilisés par : bruno (cours vision, GPU-eeee-0001)" in message
+        assert "Que faire : arrêtez un serveur que vous n'utilisez plus" in message
+        assert page.locator("input[name=course]").count() == 3  # she may pick another course
+        shot(page, "etudiant-pas-de-gpu")
+    context.close()
+    assert not hub.api.user("alice")["servers"]
+    # The admin frees the GPU from the supervision page: bruno's server stops.
+    context = new_person(browser, hub.url)
+    page = context.new_page()
+    with kept_on_failure(page, "release-gpu"):
+        log_in(page, "admin", passwords["admin"])
+        page.wait_for_url("**/hub/**")
+        page.goto("/services/classhub-supervision/")
+        gpus = page.locator("table", has=page.locator("caption", has_text="GPU"))
+        gpus.locator("tr", has_text="GPU-eeee-0001").get_by_role(
+            "button", name=re.compile("Libérer ce GPU")).click()
+        page.get_by_text(re.compile("bruno")).first.wait_for()
+        shot(page, "admin-gpu-libere")
+    context.close()
+    assert not hub.api.user("bruno")["servers"]
+
+
+def test_a_spawn_that_fails_says_why_in_the_page(room):
+    hub, browser, passwords = room
+    context = new_person(browser, hub.url)
+    page = context.new_page()
+    with kept_on_failure(page, "spawn-fails"):
+        log_in(page, "alice", passwords["alice"])
+        page.wait_for_url("**/hub/spawn**")
+        page.check("#course-atelier")
+        page.locator("form button[type=submit]").click()
+        failure = page.get_by_text(re.compile("L'image du cours « Atelier du vendredi »"))
+        failure.wait_for()
+        assert "Prévenez l'équipe informatique" in failure.inner_text()
+        assert page.locator("html").get_attribute("lang") == "fr"
+        shot(page, "etudiant-echec-demarrage")
+    context.close()
+    assert not hub.api.user("alice")["servers"]
