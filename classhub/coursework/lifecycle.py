@@ -194,6 +194,7 @@ def export(platform: Platform, course_id: str, output_dir: Path,
     key = bytes.fromhex(StateDir(platform.site.state_dir).secret(f"pseudonyms-{course_id}"))
     files = export_grades(space.gradebook_dir, course_id, output_dir, course_id,
                           {a.id: a.title for a in course.assignments}, key)
-    audit.record(platform.site.state_dir, actor or audit.whoami(), "grades.export", course=course_id,
+    audit.record(platform.site.state_dir, actor or audit.whoami(), "grades.export",
+                 course=course_id,
                  files=sorted(str(p) for p in files.values()))
     return files

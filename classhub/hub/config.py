@@ -16,7 +16,12 @@ from classhub.config.model import Platform
 from classhub.engine import network_name
 from classhub.errors import ClasshubError
 from classhub.gpu import nvml
-from classhub.hub.spawner import GRADER_ACCOUNT, GRADER_SERVICE, INSTRUCTOR_GROUP, STUDENT_GROUP
+from classhub.hub.spawner import (
+    GRADER_ACCOUNT,
+    GRADER_SERVICE,
+    INSTRUCTOR_GROUP,
+    STUDENT_GROUP,
+)
 from classhub.hubapi import SERVICE_NAME, TOKEN_SECRET
 from classhub.roster import Roster
 from classhub.state import StateDir

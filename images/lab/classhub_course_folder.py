@@ -18,19 +18,18 @@ def _is_link_to(path: Path, target: Path) -> bool:
     return path.is_symlink() and Path(os.readlink(path)) == target
 
 
-def lay_out(home: Path, course: str) -> list[Path]:
+def lay_out(home: Path, course: str, links: dict[str, Path] = LINKS) -> list[Path]:
     """Link the current course's page and datasets into ~/<course>/; returns the links made."""
     for other in home.iterdir() if home.is_dir() else ():
         if other.name != course and other.is_dir() and not other.is_symlink():
-            for name, target in LINKS.items():
+            for name, target in links.items():
                 if _is_link_to(other / name, target):
                     (other / name).unlink()
     made = []
     folder = home / course
-    for name, target in LINKS.items():
+    for name, target in links.items():
         link = folder / name
-        present = target.is_file() if name == "LISEZMOI.md" else (
-            target.is_dir() and any(target.iterdir()))
+        present = target.is_file() or (target.is_dir() and any(target.iterdir()))
         if not present:
             if _is_link_to(link, target):
                 link.unlink()

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import docker
 import pytest
@@ -223,7 +224,7 @@ def room(built_images, tmp_path_factory):
 
 
 def test_the_login_page_is_french_accessible_and_refuses_a_wrong_password(room):
-    hub, browser, passwords = room
+    hub, browser, _ = room
     context = new_person(browser, hub.url)
     page = context.new_page()
     with kept_on_failure(page, "login"):
@@ -315,7 +316,7 @@ def test_an_instructor_grades_by_hand_releases_feedback_and_exports_grades(room)
         shot(page, "enseignant-notes")
         with page.expect_download() as download:
             page.get_by_role("link", name=f"{COURSE}-totals.csv").click()
-        rows = list(csv.DictReader(io.StringIO(open(download.value.path()).read())))
+        rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
         assert [(r["username"], r["assignment"], float(r["score"]), float(r["max_score"]))
                 for r in rows] == [("alice", ASSIGNMENT, 2 + float(MANUAL_SCORE), 4.0)]
     context.close()
