@@ -40,6 +40,7 @@ node_modules/.bin/configurable-http-proxy: package.json package-lock.json
 deps: $(BIN)/classhub node_modules/.bin/configurable-http-proxy
 
 test-deps: deps $(VENV)/.browser-deps
+	scripts/ensure-test-tools
 
 engine:
 	scripts/ensure-engine
@@ -119,7 +120,7 @@ status: deps
 docs: deps
 	$(BIN)/classhub docs -o docs/config-reference.md
 
-test-unit: test-deps
+test-unit: deps
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
 test-integration: test-deps engine gpu-standin wheelhouse

@@ -12,7 +12,6 @@ from classhub.hub.spawner import GRADER_ACCOUNT, GRADER_SERVICE, engine_refusal
 
 def _profiles(site_file):
     courses = site_file.parent / "courses"
-    (courses / "demo" / "LISEZMOI.md").write_text("# Bienvenue\n")
     spec = yaml.safe_load((courses / "demo" / "course.yml").read_text())
     spec["description"] = "Données <patients> & modèles"
     spec["gpu"] = {"policy": "shared", "students_per_gpu": 4}
@@ -45,6 +44,7 @@ def test_a_grader_account_is_told_what_its_server_is(site_file):
 
 
 def test_the_students_page_of_a_course_is_in_its_profile_when_it_has_one(site_file):
+    (site_file.parent / "courses" / "m2-ia-sante" / "LISEZMOI.md").unlink()
     profiles = _profiles(site_file)
     assert profiles["demo"].students_readme == str(
         site_file.parent / "courses" / "demo" / "LISEZMOI.md")
