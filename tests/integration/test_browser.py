@@ -162,6 +162,9 @@ def fetch_and_work(page) -> None:
     fetched.get_by_role("link", name=NOTEBOOK_NAME).click()
     cells = page.locator(".jp-Notebook .jp-Cell")
     cells.nth(4).wait_for()
+    # the kernel idle first: a cell run before the kernel is connected may be dropped
+    page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Inactif")).wait_for(
+        timeout=120_000)
     cells.nth(1).locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
     cells.nth(1).locator(".jp-OutputArea-output img").wait_for(timeout=180_000)
@@ -264,6 +267,11 @@ def test_a_student_starts_their_course_works_in_french_jupyterlab_and_submits(ro
         lab_ready(page)
         # JupyterLab speaks French; the course folder shows the page and the datasets.
         assert page.get_by_role("menuitem", name="Fichier").is_visible()
+        page.get_by_role("menuitem", name="Paramètres").click()  # English stays one click away
+        page.locator(".lm-Menu").last.get_by_text("Langue", exact=True).hover()
+        page.locator(".lm-Menu").last.get_by_text("English", exact=False).wait_for()
+        page.keyboard.press("Escape")
+        page.keyboard.press("Escape")
         open_folder(page, COURSE)
         files_shown(page, ["LISEZMOI.md", "datasets"])
         open_folder(page, "datasets")
