@@ -21,6 +21,7 @@ from classhub.hub.spawner import (
     GRADER_SERVICE,
     INSTRUCTOR_GROUP,
     STUDENT_GROUP,
+    server_token_scopes,
 )
 from classhub.hubapi import SERVICE_NAME, TOKEN_SECRET
 from classhub.roster import Roster
@@ -188,13 +189,9 @@ def apply_spawner(c, platform: Platform, state: StateDir, gateway: str) -> None:
     c.Spawner.start_timeout = site.hub.start_timeout_s
     c.Spawner.http_timeout = site.hub.http_timeout_s
     c.Spawner.default_url = "/lab"
-    # The server's token may read its own user's groups: nbgrader's JupyterHub auth plugin finds
-    # the student's courses there (nbgrader-<course> / formgrade-<course>).
-    # A course's formgrader server calls the grading service with it (the service checks that
-    # the caller is that course's grader account; any other user gets 403).
-    c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server",
-                                     "read:users:groups!user",
-                                     f"access:services!service={GRADER_SERVICE}"]
+    # Each server's token: its user's groups for nbgrader; the grading service for a course's
+    # formgrader server only (the service checks the caller's course too).
+    c.Spawner.server_token_scopes = server_token_scopes
     c.CourseSpawner.grader_url = (f"{grader_service_url(platform, gateway)}"
                                   f"/services/{GRADER_SERVICE}/")
 

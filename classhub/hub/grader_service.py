@@ -104,11 +104,15 @@ class Notes(HubOAuthenticated, web.RequestHandler):
         self.site = site
 
     def _course(self, course: str):
-        platform = load_platform(self.site)
+        # A browser's login only: a token (from code running in someone's server) gets nothing.
+        if getattr(self, "_token_authenticated", False):
+            raise web.HTTPError(403, "grades are downloaded in a browser, not with a token")
         user = self.current_user
-        if course not in platform.courses or \
-                INSTRUCTOR_GROUP.format(course=course) not in user.get("groups", []):
+        if INSTRUCTOR_GROUP.format(course=course) not in user.get("groups", []):
             raise web.HTTPError(403, f"{user['name']} does not teach {course}")
+        platform = load_platform(self.site)
+        if course not in platform.courses:
+            raise web.HTTPError(403, f"no course {course}")
         return platform
 
     @web.authenticated
@@ -139,19 +143,19 @@ class Notes(HubOAuthenticated, web.RequestHandler):
             try:
                 files = export(platform, course, Path(folder), actor=self.current_user["name"])
             except ClasshubError as error:
-                raise web.HTTPError(409, str(error)) from None
+                nothing_graded = "no gradebook.db" in str(error)
+                raise web.HTTPError(409 if nothing_graded else 500, str(error)) from None
             return files[kind].read_bytes()
 
     def write_error(self, status_code: int, **kwargs):
-        reason = kwargs.get("exc_info", (None, None))[1]
-        text = {403: "Seuls les enseignants du cours peuvent télécharger ses notes.",
+        text = {403: "Seuls les enseignants du cours, connectés au hub dans leur navigateur, "
+                     "peuvent télécharger ses notes.",
                 404: "Il n'y a pas d'export de ce nom.",
-                409: "Rien n'a encore été noté dans ce cours."}.get(status_code,
-                                                                     "L'export a échoué.")
-        detail = getattr(reason, "log_message", "") or ""
+                409: "Rien n'a encore été noté dans ce cours."}.get(
+                    status_code, "L'export a échoué : l'erreur est dans le journal du hub.")
         self.finish(f'<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">'
                     f"<title>Notes : erreur {status_code}</title></head><body><main>"
-                    f"<h1>{text}</h1><p>{html.escape(detail)}</p></main></body></html>")
+                    f"<h1>{text}</h1></main></body></html>")
 
 
 def make_app() -> web.Application:

@@ -19,6 +19,13 @@ NOT_ENROLLED = ('<p class="alert alert-warning">Vous n\'êtes inscrit(e) à aucu
                 "Demandez à votre enseignant de vous inscrire.</p>")
 
 
+def options_from_form(formdata: dict[str, list[str]]) -> dict[str, str]:
+    """The form's answer as the spawn's options: the chosen course, or nothing (a grader
+    account's form has no choice; the spawner then decides or refuses)."""
+    course = formdata.get("course", [""])[0]
+    return {"course": course} if course else {}
+
+
 def gpu_offer(profile: CourseProfile) -> str:
     return GPU_OFFER[profile.gpu_policy].format(n=profile.students_per_gpu)
 

@@ -43,8 +43,8 @@ GRADER_SERVICE = "classhub-grader"  # the hub service that autogrades and export
 class SpawnRefused(web.HTTPError):
     """A spawn that cannot go on: the page and the API show the reason, in French."""
 
-    def __init__(self, message: str):
-        super().__init__(503, message)
+    def __init__(self, message: str, status: int = 503):
+        super().__init__(status, message)
         self.jupyterhub_message = message
 
 
@@ -63,6 +63,18 @@ def engine_refusal(error: docker.errors.APIError, profile: CourseProfile) -> Spa
         "Le moteur de conteneurs a refusé de démarrer votre serveur "
         f"({error.explanation or error}). Réessayez dans un instant ; si cela recommence, "
         "prévenez l'équipe informatique.")
+
+
+SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server", "read:users:groups!user"]
+
+
+def server_token_scopes(spawner) -> list[str]:
+    """What a server's own token may do (`Spawner.server_token_scopes`). It may read its user's
+    groups: nbgrader's JupyterHub auth plugin finds the courses there. Only a formgrader
+    server's may call the grading service: an instructor may download grades in a browser, but
+    code running in their own lab server (a student's notebook they try, say) may not."""
+    graded = any(spawner.user.name == GRADER_ACCOUNT.format(course=c) for c in spawner.courses)
+    return SERVER_TOKEN_SCOPES + ([f"access:services!service={GRADER_SERVICE}"] if graded else [])
 
 
 def enrolled_courses(group_names: set[str], course_ids) -> list[str]:
@@ -95,9 +107,7 @@ class CourseSpawner(DockerSpawner):
 
     @default("options_from_form")
     def _default_options_from_form(self):
-        # A grader account's form has no choice: its server is its course's formgrader.
-        return lambda formdata: ({"course": formdata["course"][0]}
-                                 if formdata.get("course", [""])[0] else {})
+        return spawn_form.options_from_form
 
     def _profiles(self) -> dict[str, CourseProfile]:
         return {cid: CourseProfile(**p) for cid, p in self.courses.items()}
@@ -129,22 +139,25 @@ class CourseSpawner(DockerSpawner):
         options = dict(self.user_options or {})
         unexpected = sorted(set(options) - {"course"})
         if unexpected:
-            raise web.HTTPError(
-                400, f"Only a course can be chosen; not allowed: {', '.join(unexpected)}"
-            )
+            raise SpawnRefused("Seul le cours se choisit au démarrage ; refusé : "
+                               f"{', '.join(unexpected)}.", 400)
         course_id = options.get("course")
         graded = self._graded_course()
         if graded:
             if course_id not in (None, graded):
-                raise web.HTTPError(403, f"{self.user.name} grades {graded} only.")
+                raise SpawnRefused(f"Ce serveur est le correcteur du cours {graded}, et de lui "
+                                   "seul.", 403)
             return self._profiles()[graded]
         mine = self._my_courses()
         if not course_id:
             if len(mine) != 1:
-                raise web.HTTPError(400, "Choose a course to start a server for.")
+                raise SpawnRefused("Vous n'êtes inscrit(e) à aucun cours : il n'y a pas de "
+                                   "serveur à démarrer. Demandez à votre enseignant de vous "
+                                   "inscrire." if not mine else
+                                   "Choisissez le cours de votre serveur.", 400)
             course_id = mine[0]
         if course_id not in mine:
-            raise web.HTTPError(403, f"{self.user.name} is not enrolled in course {course_id!r}.")
+            raise SpawnRefused(f"Vous n'êtes pas inscrit(e) au cours « {course_id} ».", 403)
         return self._profiles()[course_id]
 
     def _home(self) -> Path:
@@ -165,7 +178,8 @@ class CourseSpawner(DockerSpawner):
             volumes = {str(self._home()): {"bind": "/home/jovyan", "mode": "rw"}}
             for course_id in self._my_courses():
                 volumes.update(CourseSpace(state, course_id).student_volumes(self.user.name))
-            if profile.students_readme:
+            # checked now: a file deleted since the hub started would come back as a folder
+            if profile.students_readme and Path(profile.students_readme).is_file():
                 volumes[profile.students_readme] = {"bind": STUDENTS_README_IN_CONTAINER,
                                                     "mode": "ro"}
         volumes.update({path: {"bind": f"{DATASETS_IN_CONTAINER}/{name}", "mode": "ro"}

@@ -171,7 +171,9 @@ class Supervisor:
         server = ((user or {}).get("servers") or {}).get("")
         if server is None:
             return False, f"{name} n'a pas de serveur en cours : rien à arrêter."
-        course = (server.get("user_options") or {}).get("course", "")
+        course = ((server.get("user_options") or {}).get("course")
+                  or next((c["Labels"].get("org.classhub.course", "") for c in
+                           self.containers(f"org.classhub.user={name}")), ""))
         still = self._stop([name])
         audit.record(self.state_dir, admin, "supervision.stop_server", course=course,
                      target=name, stopped=not still)
@@ -181,8 +183,11 @@ class Supervisor:
         return True, f"Serveur de {name} (cours {course or '?'}) arrêté."
 
     def release_gpu(self, admin: str, uuid: str) -> tuple[bool, str]:
+        # Containers first, then who the hub knows: a spawn that creates its container in
+        # between is then known (its spawn is pending), never taken for an orphan.
+        containers = self.containers(f"{UUID_LABEL}={uuid}")
         known = {user["name"] for user in self.users()}
-        to_stop, orphans = release_plan(uuid, self.containers(f"{UUID_LABEL}={uuid}"), known)
+        to_stop, orphans = release_plan(uuid, containers, known)
         if not to_stop and not orphans:
             return False, f"Personne ne tient le GPU {uuid} : rien à libérer."
         still = self._stop([a.holder for a in to_stop])

@@ -4,7 +4,8 @@ One hub for the module, with a small course written here ("initiation": one note
 model to train, a function to write and a written answer graded by hand, a dataset and a page
 for students), a GPU course on a one-GPU node and a course whose image goes missing. The tests
 run in file order, as the people would: the student submits, the instructor grades and releases
-feedback, the student reads it; then the admin's page and the failure paths.
+feedback, the student reads it; then the admin's page and the failure paths. Each test starts
+from where the one before left the room: run the module whole, not one test of it.
 
 The GPU is the one boundary no machine here has: the engine's runtime named `nvidia` is plain
 runc and NVML is a fake inventory (the same two stand-ins as test_gpu.py, and only those).
@@ -23,6 +24,7 @@ from pathlib import Path
 import docker
 import pytest
 import yaml
+from playwright.sync_api import sync_playwright
 
 from classhub.coursework import lifecycle
 from classhub.gpu.nvml import FAKE_NVML_ENV
@@ -36,8 +38,6 @@ from tests.integration.browser import (
     shot,
 )
 from tests.integration.conftest import start_hub, stop_hub
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 COURSE, ASSIGNMENT, NOTEBOOK_NAME = "initiation", "devoir-1", "premier-modele"
 MODEL_CELL = """\
@@ -196,8 +196,8 @@ def submit(page) -> None:
 def room(built_images, tmp_path_factory):
     runtimes = docker.from_env().info()["Runtimes"]
     if runtimes.get("nvidia", {}).get("path") != "runc":
-        pytest.skip("needs the stand-in nvidia runtime (tests/gpu/standin-runtime; make test "
-                    "runs it)")
+        pytest.fail("the GPU journeys need the stand-in nvidia runtime: run "
+                    "tests/gpu/standin-runtime (`make test` does)")
     folder = tmp_path_factory.mktemp("browser")
     _write_courses(folder)
     nvml = folder / "fake-nvml.json"
@@ -215,7 +215,7 @@ def room(built_images, tmp_path_factory):
     passwords["bruno"] = hub.enrol("vision", "bruno")
     passwords["admin"] = (hub.state.secrets / "initial-password-admin").read_text().strip()
     lifecycle.release(hub.platform, COURSE, ASSIGNMENT)
-    with playwright_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = launch(playwright)
         yield hub, browser, passwords
         browser.close()
@@ -407,7 +407,7 @@ def test_the_admin_sees_who_runs_what_and_stops_a_server(room):
     page = context.new_page()
     with kept_on_failure(page, "admin"):
         log_in(page, "admin", passwords["admin"])
-        page.wait_for_url("**/hub/**")
+        page.wait_for_url("**/hub/spawn**")  # enrolled nowhere: the start page says so
         page.get_by_role("button", name="Services").click()
         page.get_by_role("link", name="classhub-supervision").click()
         page.get_by_role("heading", name="Supervision du poste").wait_for()
@@ -421,7 +421,8 @@ def test_the_admin_sees_who_runs_what_and_stops_a_server(room):
         assert accessibility_violations(page) == []
         shot(page, "admin-supervision")
         alice.get_by_role("button", name=re.compile("Arrêter")).click()
-        page.get_by_text("Serveur de alice (cours initiation) arrêté.").wait_for()
+        # the page waits for the hub to stop it (up to 60 s) before it answers
+        page.get_by_text("Serveur de alice (cours initiation) arrêté.").wait_for(timeout=90_000)
         assert servers.locator("tr", has_text="alice").count() == 0
     context.close()
     assert not hub.api.user("alice")["servers"]
@@ -450,12 +451,13 @@ def test_no_free_gpu_says_who_holds_it_and_what_to_do(room):
     page = context.new_page()
     with kept_on_failure(page, "release-gpu"):
         log_in(page, "admin", passwords["admin"])
-        page.wait_for_url("**/hub/**")
+        page.wait_for_url("**/hub/spawn**")
         page.goto("/services/classhub-supervision/")
         gpus = page.locator("table", has=page.locator("caption", has_text="GPU"))
         gpus.locator("tr", has_text="GPU-eeee-0001").get_by_role(
             "button", name=re.compile("Libérer ce GPU")).click()
-        page.get_by_text(re.compile("bruno")).first.wait_for()
+        page.get_by_text("GPU GPU-eeee-0001 libéré : serveur(s) arrêté(s) : bruno.").wait_for(
+            timeout=90_000)
         shot(page, "admin-gpu-libere")
     context.close()
     assert not hub.api.user("bruno")["servers"]

@@ -51,3 +51,12 @@ def test_another_courses_links_go_and_nothing_points_at_what_is_not_mounted(tmp_
     course_folder.lay_out(home, "m2", links)
     assert sorted(p.name for p in (home / "du").iterdir()) == ["devoir-1"]
     assert sorted(p.name for p in (home / "m2").iterdir()) == ["LISEZMOI.md"]  # no datasets
+
+
+def test_a_students_own_link_named_datasets_is_theirs_and_stays(tmp_path):
+    home, links = _mounts(tmp_path)
+    (home / "m2").mkdir()
+    (home / "m2" / "datasets").symlink_to(tmp_path)  # made by the student, pointing elsewhere
+    made = course_folder.lay_out(home, "m2", links)
+    assert [p.name for p in made] == ["LISEZMOI.md"]
+    assert (home / "m2" / "datasets").readlink() == tmp_path

@@ -2,6 +2,7 @@
 
 import re
 import stat
+from types import SimpleNamespace
 
 from traitlets.config import Config
 
@@ -103,10 +104,25 @@ def test_each_course_formgrader_is_reachable_by_its_instructors_only(site_file):
                                    "access:services!service=classhub-grader"}
 
 
+def _token_scopes(c, username, platform):
+    spawner = SimpleNamespace(user=SimpleNamespace(name=username), courses=platform.courses)
+    return c.Spawner.server_token_scopes(spawner)
+
+
 def test_server_tokens_may_read_their_own_groups_for_nbgrader(site_file):
-    c, _ = _configured(site_file)
-    assert "read:users:groups!user" in c.Spawner.server_token_scopes
-    assert "access:servers!server" in c.Spawner.server_token_scopes
+    c, platform = _configured(site_file)
+    for username in ("ana", "grader-demo"):
+        assert "read:users:groups!user" in _token_scopes(c, username, platform)
+        assert "access:servers!server" in _token_scopes(c, username, platform)
+
+
+def test_only_a_formgrader_servers_token_may_call_the_grading_service(site_file):
+    c, platform = _configured(site_file)
+    grading = "access:services!service=classhub-grader"
+    assert grading in _token_scopes(c, "grader-demo", platform)
+    # an instructor holds the scope (grade downloads in a browser), their lab server's token not
+    assert grading not in _token_scopes(c, "prof", platform)
+    assert grading not in _token_scopes(c, "grader-nosuchcourse", platform)
 
 
 def test_grading_service_listens_on_the_gateway_and_servers_may_call_it(site_file):
@@ -116,7 +132,6 @@ def test_grading_service_listens_on_the_gateway_and_servers_may_call_it(site_fil
     assert service["url"] == f"http://172.30.0.1:{port}"
     assert service["command"][1:] == ["-m", "classhub.hub.grader_service"]
     assert service["environment"]["CLASSHUB_SITE"] == str(platform.site_file)
-    assert "access:services!service=classhub-grader" in c.Spawner.server_token_scopes
     role = next(r for r in c.JupyterHub.load_roles if r["name"] == "classhub-graders")
     assert role == {**role, "scopes": ["access:services!service=classhub-grader"],
                     "users": [f"grader-{c}" for c in sorted(platform.courses)]}
@@ -140,7 +155,7 @@ def test_only_hub_admins_may_open_the_supervision_page(site_file):
     from jupyterhub.roles import get_default_roles
     from jupyterhub.scopes import _expand_self_scope
 
-    c, _ = _configured(site_file)
+    c, platform = _configured(site_file)
     page = {"access:services", "access:services!service=classhub-supervision"}
     # JupyterHub's own roles: every user has `self`, which opens no service; admins have all
     default = {r["name"]: r["scopes"] for r in get_default_roles()}
@@ -151,4 +166,5 @@ def test_only_hub_admins_may_open_the_supervision_page(site_file):
     for role in c.JupyterHub.load_roles:
         if role.get("users") or role.get("groups"):
             assert not page & set(role["scopes"]), role["name"]
-    assert not page & set(c.Spawner.server_token_scopes)
+    for username in ("ana", "grader-demo"):
+        assert not page & set(_token_scopes(c, username, platform))

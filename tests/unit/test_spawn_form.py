@@ -40,7 +40,11 @@ def test_an_instructor_gets_each_taught_courses_formgrader_and_grades(site_file)
 def test_a_grader_account_is_told_what_its_server_is(site_file):
     form = spawn_form.grader_form(_profiles(site_file)["demo"])
     assert "formgrader" in form and "Découverte de la plateforme" in form
-    assert "course" not in form  # no choice to make: the account grades one course
+    assert "<input" not in form  # no choice to make: the account grades one course
+    # ...so its form sends nothing, and the spawn's options stay empty (not an empty course)
+    assert spawn_form.options_from_form({}) == {}
+    assert spawn_form.options_from_form({"course": [""]}) == {}
+    assert spawn_form.options_from_form({"course": ["demo"], "image": ["x"]}) == {"course": "demo"}
 
 
 def test_the_students_page_of_a_course_is_in_its_profile_when_it_has_one(site_file):

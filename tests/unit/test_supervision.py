@@ -79,3 +79,50 @@ class PageForAdminsOnly(testing.AsyncHTTPTestCase):
         assert "<code>GPU-cccc</code>, part 1/2" in page
         assert 'aria-label="Arrêter le serveur de eve">Arrêter</button>' in page
         assert "Ce poste n'a pas de GPU recensé" in page and "Libérer ce GPU" not in page
+
+
+class FixedUserStop(supervision.StopServer):
+    def get_current_user(self):
+        return self.application.settings["user"]
+
+
+class ActionsForAdminsOnly(testing.AsyncHTTPTestCase):
+    """The buttons' POSTs check the admin and the form's XSRF token before doing anything."""
+
+    def get_app(self):
+        self.stopped = []
+        supervisor = SimpleNamespace(stop_server=lambda admin, name: (
+            self.stopped.append((admin, name)) or (True, f"Serveur de {name} arrêté.")))
+        # JupyterHub's HubAuth checks the form's token as tornado does (and more): tornado's own
+        hub_auth = SimpleNamespace(hub_prefix="/hub/", base_url="/services/s/",
+                                   check_xsrf_cookie=web.RequestHandler.check_xsrf_cookie)
+        return web.Application([("/services/s/stop", FixedUserStop,
+                                 {"hub_auth": hub_auth, "supervisor": supervisor})],
+                               user={"kind": "user", "name": "ana", "admin": False},
+                               cookie_secret="x", xsrf_cookies=self.xsrf)
+
+    xsrf = False
+
+    def test_a_student_cannot_stop_a_server(self):
+        reply = self.fetch("/services/s/stop", method="POST", body="user=eve")
+        assert reply.code == 403 and self.stopped == []
+
+    def test_an_admin_stops_one_and_is_sent_back_to_the_page(self):
+        self._app.settings["user"] = {"kind": "user", "name": "root", "admin": True}
+        reply = self.fetch("/services/s/stop", method="POST", body="user=eve",
+                           follow_redirects=False)
+        assert reply.code == 303 and reply.headers["Location"] == "/services/s/"
+        assert self.stopped == [("root", "eve")]
+
+
+class ActionsNeedTheFormsToken(ActionsForAdminsOnly):
+    xsrf = True
+
+    def test_a_forged_post_does_nothing(self):
+        self._app.settings["user"] = {"kind": "user", "name": "root", "admin": True}
+        reply = self.fetch("/services/s/stop", method="POST", body="user=eve")
+        assert reply.code == 403 and self.stopped == []
+        assert "Formulaire expiré" in reply.body.decode()
+
+    test_a_student_cannot_stop_a_server = None
+    test_an_admin_stops_one_and_is_sent_back_to_the_page = None
