@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,19 @@ class kept_on_failure:
             except Exception as keeping:  # noqa: BLE001 - the test's own error matters more
                 print(f"could not keep the failed page: {keeping}")
         return False
+
+
+@contextmanager
+def signed_in(browser, base_url: str, username: str, password: str, name: str,
+              lands: str = "**/hub/spawn**"):
+    """A person's browser, logged in and landed (`lands`: the URL pattern); closed after.
+    A failure inside keeps the page as failed-<name>.*"""
+    context = new_person(browser, base_url)
+    page = context.new_page()
+    try:
+        with kept_on_failure(page, name):
+            log_in(page, username, password)
+            page.wait_for_url(lands, timeout=240_000)
+            yield page
+    finally:
+        context.close()

@@ -6,6 +6,16 @@ import json
 
 import requests
 
+
+def nbgrader_cell(kind: str, source: str, **nbgrader) -> dict:
+    """A notebook cell with nbgrader's metadata (grade_id, points, locked...)."""
+    cell = {"id": nbgrader["grade_id"], "cell_type": kind, "source": source,
+            "metadata": {"nbgrader": {"schema_version": 3, **nbgrader}}}
+    if kind == "code":
+        cell.update(outputs=[], execution_count=None)
+    return cell
+
+
 WORK = """
 import json, os, subprocess
 def sh(*args):

@@ -36,8 +36,10 @@ from tests.integration.browser import (
     log_in,
     new_person,
     shot,
+    signed_in,
 )
 from tests.integration.conftest import start_hub, stop_hub
+from tests.integration.journeys import nbgrader_cell as _cell
 
 COURSE, ASSIGNMENT, NOTEBOOK_NAME = "initiation", "devoir-1", "premier-modele"
 MODEL_CELL = """\
@@ -58,14 +60,6 @@ plt.xlabel("probabilité prédite de tumeur bénigne")
 plt.show()"""
 
 
-def _cell(kind, source, **nbgrader):
-    cell = {"id": nbgrader.get("grade_id", "modele"), "cell_type": kind, "source": source,
-            "metadata": {"nbgrader": {"schema_version": 3, **nbgrader}} if nbgrader else {}}
-    if kind == "code":
-        cell.update(outputs=[], execution_count=None)
-    return cell
-
-
 NOTEBOOK = {
     "nbformat": 4, "nbformat_minor": 5,
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
@@ -74,7 +68,7 @@ NOTEBOOK = {
         _cell("markdown", "# Un premier modèle\nExécutez la cellule du modèle, puis écrivez "
               "`sensibilite(vp, fn)`.", grade=False, solution=False, locked=True,
               grade_id="intro"),
-        _cell("code", MODEL_CELL),
+        {**_cell("code", MODEL_CELL, grade_id="modele"), "metadata": {}},  # a plain cell
         _cell("code", "def sensibilite(vp, fn):\n    ### BEGIN SOLUTION\n"
                       "    return vp / (vp + fn)\n    ### END SOLUTION",
               grade=False, solution=True, locked=False, grade_id="sensibilite"),
@@ -129,6 +123,13 @@ def _write_courses(folder):
 
 
 # What people do in JupyterLab (4.5, in French) and in nbgrader's assignment list.
+
+def start(page, course: str | None = None) -> None:
+    """On the start page: choose the course (when there is a choice) and press Démarrer."""
+    if course:
+        page.check(f"#course-{course}")
+    page.locator("form button[type=submit]").click()
+
 
 def lab_ready(page) -> None:
     page.locator(".jp-DirListing-content").wait_for(timeout=120_000)
@@ -247,11 +248,7 @@ def test_the_login_page_is_french_accessible_and_refuses_a_wrong_password(room):
 
 def test_a_student_starts_their_course_works_in_french_jupyterlab_and_submits(room):
     hub, browser, passwords = room
-    context = new_person(browser, hub.url)
-    page = context.new_page()
-    with kept_on_failure(page, "student"):
-        log_in(page, "alice", passwords["alice"])
-        page.wait_for_url("**/hub/spawn**")
+    with signed_in(browser, hub.url, "alice", passwords["alice"], "student") as page:
         # Only her courses, each with its description and the GPU it comes with.
         choices = page.locator("input[name=course]")
         assert sorted(choices.evaluate_all("els => els.map(e => e.value)")) == \
@@ -261,8 +258,7 @@ def test_a_student_starts_their_course_works_in_french_jupyterlab_and_submits(ro
         assert "GPU : sans GPU" in form and "GPU : un GPU entier pour vous" in form
         assert accessibility_violations(page) == []
         shot(page, "etudiant-choix-du-cours")
-        page.check(f"#course-{COURSE}")
-        page.locator("form input[type=submit], form button[type=submit]").first.click()
+        start(page, COURSE)
         page.wait_for_url("**/user/alice/lab**", timeout=240_000)
         lab_ready(page)
         # JupyterLab speaks French; the course folder shows the page and the datasets.
@@ -287,7 +283,6 @@ def test_a_student_starts_their_course_works_in_french_jupyterlab_and_submits(ro
         shot(page, "etudiant-jupyterlab")
         fetch_and_work(page)
         submit(page)
-    context.close()
 
 
 def test_an_instructor_grades_by_hand_releases_feedback_and_exports_grades(room):
@@ -296,28 +291,23 @@ def test_an_instructor_grades_by_hand_releases_feedback_and_exports_grades(room)
     # its own sandbox.
     lifecycle.collect(hub.platform, COURSE, ASSIGNMENT)
     lifecycle.autograde(hub.platform, COURSE, ASSIGNMENT)
-    context = new_person(browser, hub.url)
-    page = context.new_page()
-    with kept_on_failure(page, "instructor"):
-        log_in(page, "claire", passwords["claire"])
-        page.wait_for_url("**/hub/spawn**")
+    with signed_in(browser, hub.url, "claire", passwords["claire"], "instructor") as page:
         teaching = page.locator("section[aria-labelledby=classhub-teaching]")
         assert "Initiation à l'apprentissage automatique" in teaching.inner_text()
         shot(page, "enseignant-accueil")
-        with context.expect_page() as opened:
+        with page.context.expect_page() as opened:
             teaching.get_by_role("link", name=re.compile("ouvrir le correcteur")).click()
         grader = opened.value
-    with kept_on_failure(grader, "formgrader"):
-        grader.locator("form button[type=submit]").click()  # starts the course's formgrader
-        # JupyterHub asks once: claire opens a server that is not hers (the course's).
-        grader.get_by_role("button", name="Autoriser").click(timeout=240_000)
-        grader.wait_for_url("**/formgrader/**")
-        row = grader.locator("tr", has_text=ASSIGNMENT)
-        assert row.locator("td").nth(8).inner_text().strip() == "1"  # alice's submission
-        shot(grader, "enseignant-formgrader")
-        grade_by_hand(grader)
-        release_feedback(grader)
-    with kept_on_failure(page, "grades"):
+        with kept_on_failure(grader, "formgrader"):
+            start(grader)  # the course's formgrader server: no choice to make
+            # JupyterHub asks once: claire opens a server that is not hers (the course's).
+            grader.get_by_role("button", name="Autoriser").click(timeout=240_000)
+            grader.wait_for_url("**/formgrader/**")
+            row = grader.locator("tr", has_text=ASSIGNMENT)
+            assert row.locator("td").nth(8).inner_text().strip() == "1"  # alice's submission
+            shot(grader, "enseignant-formgrader")
+            grade_by_hand(grader)
+            release_feedback(grader)
         teaching.get_by_role("link", name="télécharger les notes").click()
         page.get_by_role("heading", name=re.compile("Notes du cours")).wait_for()
         assert accessibility_violations(page) == []
@@ -327,7 +317,6 @@ def test_an_instructor_grades_by_hand_releases_feedback_and_exports_grades(room)
         rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
         assert [(r["username"], r["assignment"], float(r["score"]), float(r["max_score"]))
                 for r in rows] == [("alice", ASSIGNMENT, 2 + float(MANUAL_SCORE), 4.0)]
-    context.close()
 
 
 def grade_by_hand(grader) -> None:
@@ -365,11 +354,8 @@ def release_feedback(grader) -> None:
 
 def test_the_student_reads_the_feedback_in_jupyterlab(room):
     hub, browser, passwords = room
-    context = new_person(browser, hub.url)
-    page = context.new_page()
-    with kept_on_failure(page, "feedback"):
-        log_in(page, "alice", passwords["alice"])
-        page.wait_for_url("**/user/alice/lab**")  # her server still runs
+    with signed_in(browser, hub.url, "alice", passwords["alice"], "feedback",
+                   lands="**/user/alice/lab**") as page:  # her server still runs
         lab_ready(page)
         open_assignment_list(page)
         submitted = page.locator("#submitted_assignments_list")
@@ -380,34 +366,25 @@ def test_the_student_reads_the_feedback_in_jupyterlab(room):
         feedback.get_by_text("Score: 3.5 / 4.0").wait_for()
         assert "Oui, parmi les malades" in feedback.inner_text()
         shot(page, "etudiant-retour")
-    context.close()
 
 
 def test_a_gpu_course_gets_its_gpu_and_the_gpu_dashboard(room):
     hub, browser, passwords = room
-    context = new_person(browser, hub.url)
-    page = context.new_page()
-    with kept_on_failure(page, "gpu"):
-        log_in(page, "bruno", passwords["bruno"])
-        page.wait_for_url("**/hub/spawn**")
-        page.locator("form button[type=submit]").click()  # his one course: vision
+    with signed_in(browser, hub.url, "bruno", passwords["bruno"], "gpu") as page:
+        start(page)  # his one course: vision
         page.wait_for_url("**/user/bruno/lab**", timeout=240_000)
         lab_ready(page)
         dashboard = page.locator(".jp-SideBar [data-id=gpu-dashboard]")
         dashboard.click()
         page.get_by_role("button", name="GPU Utilization").wait_for()
         shot(page, "etudiant-gpu")
-    context.close()
     assert hub.api.user("bruno")["servers"][""]["user_options"] == {"course": "vision"}
 
 
 def test_the_admin_sees_who_runs_what_and_stops_a_server(room):
     hub, browser, passwords = room
-    context = new_person(browser, hub.url)
-    page = context.new_page()
-    with kept_on_failure(page, "admin"):
-        log_in(page, "admin", passwords["admin"])
-        page.wait_for_url("**/hub/spawn**")  # enrolled nowhere: the start page says so
+    # the admin is enrolled nowhere: the start page says so, the Services menu has the page
+    with signed_in(browser, hub.url, "admin", passwords["admin"], "admin") as page:
         page.get_by_role("button", name="Services").click()
         page.get_by_role("link", name="classhub-supervision").click()
         page.get_by_role("heading", name="Supervision du poste").wait_for()
@@ -424,19 +401,13 @@ def test_the_admin_sees_who_runs_what_and_stops_a_server(room):
         # the page waits for the hub to stop it (up to 60 s) before it answers
         page.get_by_text("Serveur de alice (cours initiation) arrêté.").wait_for(timeout=90_000)
         assert servers.locator("tr", has_text="alice").count() == 0
-    context.close()
     assert not hub.api.user("alice")["servers"]
 
 
 def test_no_free_gpu_says_who_holds_it_and_what_to_do(room):
     hub, browser, passwords = room
-    context = new_person(browser, hub.url)
-    page = context.new_page()
-    with kept_on_failure(page, "no-gpu"):
-        log_in(page, "alice", passwords["alice"])
-        page.wait_for_url("**/hub/spawn**")
-        page.check("#course-vision")
-        page.locator("form button[type=submit]").click()
+    with signed_in(browser, hub.url, "alice", passwords["alice"], "no-gpu") as page:
+        start(page, "vision")
         refusal = page.get_by_text(re.compile("Aucun GPU libre pour le cours « vision »"))
         refusal.wait_for()
         message = refusal.inner_text()
@@ -444,14 +415,9 @@ def test_no_free_gpu_says_who_holds_it_and_what_to_do(room):
         assert "Que faire : arrêtez un serveur que vous n'utilisez plus" in message
         assert page.locator("input[name=course]").count() == 3  # she may pick another course
         shot(page, "etudiant-pas-de-gpu")
-    context.close()
     assert not hub.api.user("alice")["servers"]
     # The admin frees the GPU from the supervision page: bruno's server stops.
-    context = new_person(browser, hub.url)
-    page = context.new_page()
-    with kept_on_failure(page, "release-gpu"):
-        log_in(page, "admin", passwords["admin"])
-        page.wait_for_url("**/hub/spawn**")
+    with signed_in(browser, hub.url, "admin", passwords["admin"], "release-gpu") as page:
         page.goto("/services/classhub-supervision/")
         gpus = page.locator("table", has=page.locator("caption", has_text="GPU"))
         gpus.locator("tr", has_text="GPU-eeee-0001").get_by_role(
@@ -459,23 +425,16 @@ def test_no_free_gpu_says_who_holds_it_and_what_to_do(room):
         page.get_by_text("GPU GPU-eeee-0001 libéré : serveur(s) arrêté(s) : bruno.").wait_for(
             timeout=90_000)
         shot(page, "admin-gpu-libere")
-    context.close()
     assert not hub.api.user("bruno")["servers"]
 
 
 def test_a_spawn_that_fails_says_why_in_the_page(room):
     hub, browser, passwords = room
-    context = new_person(browser, hub.url)
-    page = context.new_page()
-    with kept_on_failure(page, "spawn-fails"):
-        log_in(page, "alice", passwords["alice"])
-        page.wait_for_url("**/hub/spawn**")
-        page.check("#course-atelier")
-        page.locator("form button[type=submit]").click()
+    with signed_in(browser, hub.url, "alice", passwords["alice"], "spawn-fails") as page:
+        start(page, "atelier")
         failure = page.get_by_text(re.compile("L'image du cours « Atelier du vendredi »"))
         failure.wait_for()
         assert "Prévenez l'équipe informatique" in failure.inner_text()
         assert page.locator("html").get_attribute("lang") == "fr"
         shot(page, "etudiant-echec-demarrage")
-    context.close()
     assert not hub.api.user("alice")["servers"]

@@ -25,15 +25,7 @@ from tests.integration.journeys import (
     grade_by_hand_in_the_formgrader,
     submit_through_server,
 )
-
-
-def _cell(kind, source, **nbgrader):
-    cell = {"id": nbgrader["grade_id"], "cell_type": kind, "source": source,
-            "metadata": {"nbgrader": {"schema_version": 3, **nbgrader}}}
-    if kind == "code":
-        cell.update(outputs=[], execution_count=None)
-    return cell
-
+from tests.integration.journeys import nbgrader_cell as _cell
 
 NOTEBOOK = {
     "nbformat": 4, "nbformat_minor": 5,
