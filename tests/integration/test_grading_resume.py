@@ -38,9 +38,15 @@ def course(built_images, tmp_path):
     return root
 
 
+# Ctrl-C as a terminal delivers it: a test run started in the background (`cmd &` in a script)
+# would hand the command an ignored SIGINT, which Python then keeps ignoring.
+AS_IN_A_TERMINAL = ["env", "--default-signal=INT"]
+
+
 def _start(course: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([*CLASSHUB, "grade", "--course-dir", str(course), A, "--jobs", "1",
-                             "--cell-timeout", "30", "--memory", "512m", *extra],
+    return subprocess.Popen([*AS_IN_A_TERMINAL, *CLASSHUB, "grade", "--course-dir", str(course),
+                             A, "--jobs", "1", "--cell-timeout", "30", "--memory", "512m",
+                             *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
