@@ -9,6 +9,9 @@ from classhub.config.model import Site
 from classhub.errors import ClasshubError
 
 INSTANCE_LABEL = "org.classhub.instance"
+# Whose server a student container is, and for which course (set by the spawner).
+USER_LABEL = "org.classhub.user"
+COURSE_LABEL = "org.classhub.course"
 
 
 def client() -> docker.DockerClient:

@@ -259,7 +259,7 @@ def remove_orphans(platform: Platform, engine) -> list[str]:
     known = {u["name"] for u in api.users() if (u.get("servers") or {}).get("")}
     removed = []
     for container in engines.student_containers(engine, platform.site, all_states=True):
-        user = container.labels.get("org.classhub.user", "")
+        user = container.labels.get(engines.USER_LABEL, "")
         if user not in known:
             try:
                 container.remove(force=True)
@@ -359,8 +359,8 @@ def status(platform: Platform) -> dict:
         host = container.attrs.get("HostConfig", {})
         report["servers"].append(
             {
-                "user": labels.get("org.classhub.user"),
-                "course": labels.get("org.classhub.course"),
+                "user": labels.get(engines.USER_LABEL),
+                "course": labels.get(engines.COURSE_LABEL),
                 "image": container.attrs["Config"]["Image"],
                 "container": container.name,
                 "status": container.status,

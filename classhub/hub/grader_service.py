@@ -99,9 +99,9 @@ d'audit.</p>
 class Notes(HubOAuthenticated, web.RequestHandler):
     """The course's grade exports, for its instructors (hub login through OAuth)."""
 
-    def initialize(self, hub_auth: HubOAuth, site: str):
+    def initialize(self, hub_auth: HubOAuth, platform):
         self.hub_auth = hub_auth
-        self.site = site
+        self.platform = platform  # read when the service starts, as the hub read it
 
     def _course(self, course: str):
         # A browser's login only: a token (from code running in someone's server) gets nothing.
@@ -110,10 +110,9 @@ class Notes(HubOAuthenticated, web.RequestHandler):
         user = self.current_user
         if INSTRUCTOR_GROUP.format(course=course) not in user.get("groups", []):
             raise web.HTTPError(403, f"{user['name']} does not teach {course}")
-        platform = load_platform(self.site)
-        if course not in platform.courses:
+        if course not in self.platform.courses:
             raise web.HTTPError(403, f"no course {course}")
-        return platform
+        return self.platform
 
     @web.authenticated
     async def get(self, course: str, kind: str | None = None):
@@ -166,10 +165,11 @@ def make_app() -> web.Application:
     # login's PKCE verifier between the redirect and the callback).
     oauth = HubOAuth.instance(api_token=os.environ["JUPYTERHUB_API_TOKEN"], cache_max_age=60)
     route = rf"{prefix}api/autograde/([^/]+)/([^/]+)/([^/]+)"
+    notes = {"hub_auth": oauth, "platform": load_platform(site)}
     return web.Application([
         (route, Autograde, {"hub_auth": auth, "site": site}),
-        (rf"{prefix}notes/([^/]+)/", Notes, {"hub_auth": oauth, "site": site}),
-        (rf"{prefix}notes/([^/]+)/([a-z]+)\.csv", Notes, {"hub_auth": oauth, "site": site}),
+        (rf"{prefix}notes/([^/]+)/", Notes, notes),
+        (rf"{prefix}notes/([^/]+)/([a-z]+)\.csv", Notes, notes),
         (rf"{prefix}oauth_callback", HubOAuthCallbackHandler),
     ], cookie_secret=os.urandom(32))
 

@@ -25,7 +25,7 @@ from classhub.coursework.layout import (
     STUDENTS_README_IN_CONTAINER,
     CourseSpace,
 )
-from classhub.engine import INSTANCE_LABEL
+from classhub.engine import COURSE_LABEL, INSTANCE_LABEL, USER_LABEL
 from classhub.errors import ClasshubError
 from classhub.gpu import binding, inventory
 from classhub.gpu.allocator import Allocation, NoGpu, Request
@@ -249,8 +249,8 @@ class CourseSpawner(DockerSpawner):
         self.extra_create_kwargs = {
             "labels": {
                 INSTANCE_LABEL: self.network_name,
-                "org.classhub.user": self.user.name,
-                "org.classhub.course": profile.id,
+                USER_LABEL: self.user.name,
+                COURSE_LABEL: profile.id,
                 **(binding.labels(allocation) if allocation else {}),
             }
         }

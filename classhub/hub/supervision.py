@@ -71,7 +71,7 @@ def running_servers(users: list[dict], containers: list[dict]) -> list[Server]:
     """Each server the hub knows, with the GPU its container's labels record."""
     gpus = {allocation.holder: allocation for _, allocation in holding(containers)}
     # A formgrader server is started without a choice: its course is on its container.
-    labelled = {labels.get("org.classhub.user"): labels.get("org.classhub.course", "")
+    labelled = {labels.get(engines.USER_LABEL): labels.get(engines.COURSE_LABEL, "")
                 for labels in (c.get("Labels") or {} for c in containers)}
     rows = []
     for user in users:
@@ -172,8 +172,8 @@ class Supervisor:
         if server is None:
             return False, f"{name} n'a pas de serveur en cours : rien à arrêter."
         course = ((server.get("user_options") or {}).get("course")
-                  or next((c["Labels"].get("org.classhub.course", "") for c in
-                           self.containers(f"org.classhub.user={name}")), ""))
+                  or next((c["Labels"].get(engines.COURSE_LABEL, "") for c in
+                           self.containers(f"{engines.USER_LABEL}={name}")), ""))
         still = self._stop([name])
         audit.record(self.state_dir, admin, "supervision.stop_server", course=course,
                      target=name, stopped=not still)
