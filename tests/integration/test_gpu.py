@@ -308,6 +308,12 @@ def culling_hub(built_images, fake_nvml, tmp_path_factory):
     stop_hub(running)
 
 
+def idle_releases(hub) -> list[dict]:
+    audit = hub.state.root / "audit" / "audit.jsonl"
+    lines = audit.read_text().splitlines() if audit.exists() else []
+    return [json.loads(line) for line in lines if '"gpu.idle-release"' in line]
+
+
 def test_the_gpu_idle_culler_stops_servers_that_do_not_compute(culling_hub, fake_nvml):
     spawn_ready(culling_hub, "iris", "partage")
     # iris's processes compute (NVML reports the PID of her container's first process)
@@ -317,8 +323,12 @@ def test_the_gpu_idle_culler_stops_servers_that_do_not_compute(culling_hub, fake
     culling_hub.wait_stopped("jade", timeout_s=90)
     assert time.monotonic() - started >= 2  # freed on the culler's schedule, not at once
     assert culling_hub.api.user("iris")["servers"][""]["ready"]
-    entries = (culling_hub.state.root / "audit" / "audit.jsonl").read_text()
-    released = [json.loads(line) for line in entries.splitlines()
-                if '"gpu.idle-release"' in line]
+    # The culler writes its audit entry once the hub has answered its DELETE, which may be
+    # a moment after the hub already reports the server stopped.
+    released = []
+    deadline = time.monotonic() + 10
+    while not released and time.monotonic() < deadline:
+        time.sleep(0.2)
+        released = idle_releases(culling_hub)
     # iris took the GPU with the most free memory; jade the least loaded one after it
     assert [(e["target"], e["details"]["gpu"]) for e in released] == [("jade", "GPU-aaaa-0001")]
