@@ -49,7 +49,8 @@ def _load_nbgrader_execute():
 
 
 # jsonschema compiles an IRI grammar at import when rfc3987_syntax is installed (2 s here); no
-# notebook check in this process needs it (the host validates what comes back).
+# notebook check in this process needs it (the host validates what comes back). The lab image
+# leaves the package out (Makefile LEFT_OUT); a site's own course image may still carry it.
 sys.modules["rfc3987_syntax"] = None
 Execute = _load_nbgrader_execute()
 
