@@ -60,10 +60,19 @@ def ensure_student_network(engine: docker.DockerClient, site: Site) -> str:
     return config[0]["Gateway"]
 
 
+def instance_label(site: Site) -> str:
+    """The label filter that picks this instance's student containers."""
+    return f"{INSTANCE_LABEL}={network_name(site)}"
+
+
 def student_containers(engine: docker.DockerClient, site: Site, all_states: bool = False):
-    return engine.containers.list(
-        all=all_states, filters={"label": f"{INSTANCE_LABEL}={network_name(site)}"}
-    )
+    return engine.containers.list(all=all_states, filters={"label": instance_label(site)})
+
+
+def student_container_records(engine: docker.DockerClient, site: Site, *labels: str) -> list[dict]:
+    """This instance's student containers in every state, as the engine's API lists them (one
+    call, no inspection per container), narrowed to those that also carry `labels`."""
+    return engine.api.containers(all=True, filters={"label": [instance_label(site), *labels]})
 
 
 def remove_student_network(engine: docker.DockerClient, site: Site) -> None:

@@ -35,9 +35,7 @@ def when(text: str, now: datetime) -> datetime:
 
 
 def _containers(platform: Platform) -> list[dict]:
-    engine = engines.client()
-    label = f"{engines.INSTANCE_LABEL}={engines.network_name(platform.site)}"
-    return engine.api.containers(all=True, filters={"label": label})
+    return engines.student_container_records(engines.client(), platform.site)
 
 
 def table(platform: Platform) -> tuple[GpuTable, inventory.Inventory]:

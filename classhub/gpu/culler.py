@@ -91,7 +91,7 @@ def ready_users(api, page: int = 200) -> set[str]:
 def run(site_file: str) -> None:  # pragma: no cover - the loop; its parts are tested
     from classhub.audit import record
     from classhub.config import load_platform
-    from classhub.engine import INSTANCE_LABEL, client, network_name
+    from classhub.engine import client, student_container_records
     from classhub.gpu import nvml
     from classhub.gpu.binding import UUID_LABEL
     from classhub.hubapi import HubAPI
@@ -102,7 +102,6 @@ def run(site_file: str) -> None:  # pragma: no cover - the loop; its parts are t
     api = HubAPI(os.environ["JUPYTERHUB_API_URL"].rstrip("/").removesuffix("/hub/api"),
                  os.environ["JUPYTERHUB_API_TOKEN"])
     engine = client()
-    label_filter = [f"{INSTANCE_LABEL}={network_name(platform.site)}", UUID_LABEL]
     started = time.time()
     watch = IdleWatch(gpu.idle_release_after_s, gpu.idle_grace_s, started)
     last_look = started
@@ -119,8 +118,8 @@ def run(site_file: str) -> None:  # pragma: no cover - the loop; its parts are t
         last_look = now
         busy = {cid for cid in map(container_of, activity.busy_pids) if cid}
         # A device NVML cannot measure (a MIG slice) is never taken for an idle one.
-        holders = [h for h in gpu_holders(engine.api.containers(
-            all=True, filters={"label": label_filter})) if h.uuid in activity.measured]
+        holders = [h for h in gpu_holders(student_container_records(
+            engine, platform.site, UUID_LABEL)) if h.uuid in activity.measured]
         idle = watch.observe(holders, busy, now)
         if not idle:
             continue

@@ -111,7 +111,6 @@ class Supervisor:
         self.platform = platform
         self.api = api
         self.state_dir = platform.site.state_dir
-        self.instance = f"{engines.INSTANCE_LABEL}={engines.network_name(platform.site)}"
         self._engine: docker.DockerClient | None = None
 
     @property
@@ -121,7 +120,7 @@ class Supervisor:
         return self._engine
 
     def containers(self, *labels: str) -> list[dict]:
-        return self.engine.api.containers(all=True, filters={"label": [self.instance, *labels]})
+        return engines.student_container_records(self.engine, self.platform.site, *labels)
 
     def users(self, page: int = 200) -> list[dict]:
         """Users whose server is active (starting, running or stopping), every page of them."""
