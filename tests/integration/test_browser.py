@@ -131,6 +131,14 @@ def start(page, course: str | None = None) -> None:
     page.locator("form button[type=submit]").click()
 
 
+def start_refused(page, course: str, opening: str) -> str:
+    """Start `course` and wait for the page's message that begins with `opening`: its text."""
+    start(page, course)
+    message = page.get_by_text(re.compile(re.escape(opening)))
+    message.wait_for()
+    return message.inner_text()
+
+
 def lab_ready(page) -> None:
     page.locator(".jp-DirListing-content").wait_for(timeout=120_000)
     page.locator("#jupyterlab-splash").wait_for(state="detached")
@@ -407,10 +415,7 @@ def test_the_admin_sees_who_runs_what_and_stops_a_server(room):
 def test_no_free_gpu_says_who_holds_it_and_what_to_do(room):
     hub, browser, passwords = room
     with signed_in(browser, hub.url, "alice", passwords["alice"], "no-gpu") as page:
-        start(page, "vision")
-        refusal = page.get_by_text(re.compile("Aucun GPU libre pour le cours « vision »"))
-        refusal.wait_for()
-        message = refusal.inner_text()
+        message = start_refused(page, "vision", "Aucun GPU libre pour le cours « vision »")
         assert "Utilisés par : bruno (cours vision, GPU-eeee-0001)" in message
         assert "Que faire : arrêtez un serveur que vous n'utilisez plus" in message
         assert page.locator("input[name=course]").count() == 3  # she may pick another course
@@ -431,10 +436,8 @@ def test_no_free_gpu_says_who_holds_it_and_what_to_do(room):
 def test_a_spawn_that_fails_says_why_in_the_page(room):
     hub, browser, passwords = room
     with signed_in(browser, hub.url, "alice", passwords["alice"], "spawn-fails") as page:
-        start(page, "atelier")
-        failure = page.get_by_text(re.compile("L'image du cours « Atelier du vendredi »"))
-        failure.wait_for()
-        assert "Prévenez l'équipe informatique" in failure.inner_text()
+        message = start_refused(page, "atelier", "L'image du cours « Atelier du vendredi »")
+        assert "Prévenez l'équipe informatique" in message
         assert page.locator("html").get_attribute("lang") == "fr"
         shot(page, "etudiant-echec-demarrage")
     assert not hub.api.user("alice")["servers"]
