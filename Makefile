@@ -85,11 +85,11 @@ molecule-image: engine
 
 molecule-scenarios: ansible-deps molecule-image hub-wheelhouse
 	for role in $(SCENARIO_ROLES); do \
-	  (cd ansible/roles/$$role && $(ANSIBLE_ENV) molecule --base-config ../../molecule/base.yml test) || exit 1; \
+	  (cd ansible/roles/$$role && $(ANSIBLE_ENV) ../../molecule/test-scenario) || exit 1; \
 	done
 
 molecule-site: ansible-deps molecule-image hub-wheelhouse
-	cd ansible && $(ANSIBLE_ENV) molecule --base-config molecule/base.yml test -s site
+	cd ansible && $(ANSIBLE_ENV) molecule/test-scenario -s site
 
 test-ansible: ansible-lint
 	$(MAKE) --no-print-directory molecule-scenarios
@@ -147,7 +147,9 @@ test: test-deps engine gpu-standin wheelhouse ansible-lint hub-wheelhouse molecu
 	wait $$scenarios; molecule=$$?; \
 	grep -E "^(INFO|ERROR|CRITICAL).*(Running|Executed|scenario|failed)|: ok=.*changed=" .cache/test-molecule.log; \
 	if [ $$molecule -eq 0 ]; then echo "molecule scenarios passed: $(ANSIBLE_TEST_ROLES)"; \
-	else tail -n 100 .cache/test-molecule.log; echo "molecule scenarios FAILED (log: .cache/test-molecule.log)"; fi; \
+	else awk '/^=== /{exit} {print}' .cache/test-molecule.log | tail -n 100; \
+	  sed -n '/^=== /,$$p' .cache/test-molecule.log | tail -n 1000; \
+	  echo "molecule scenarios FAILED (log: .cache/test-molecule.log)"; fi; \
 	[ $$tests -eq 0 ] && [ $$molecule -eq 0 ]
 
 bench: deps engine wheelhouse

@@ -63,8 +63,9 @@ def cmd_serve(args) -> int:
 
     platform = _platform(args)
     if args.what == "settle":
+        print(f"classhub: waiting up to {args.wait_s} s for the hub to answer", flush=True)
         platforms.settle(platform, platforms.engines.client(), restarted=True,
-                         starting_s=120, strict=False)
+                         timeout_s=args.wait_s, strict=False)
         print("classhub: the hub answers; rosters and course configs are in step", flush=True)
         return 0
     platforms.serve(platform, args.what)  # does not return: becomes the proxy or the hub
@@ -492,6 +493,9 @@ def parser() -> argparse.ArgumentParser:
              "(prepared as `up` would), or settle once the hub answers (orphans removed, "
              "rosters in step)")
     p.add_argument("what", choices=["proxy", "hub", "settle"])
+    p.add_argument("--wait-s", type=int, default=300, metavar="S",
+                   help="settle: how long the hub may take to start and answer (the unit's "
+                        "start timeout leaves it that long); default 300")
     p = verb("status", cmd_status, "what runs: hub, proxy, each student's server and resources")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     verb("api-token", cmd_api_token, "print classhub's admin-scoped API token (root only)")

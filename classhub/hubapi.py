@@ -86,6 +86,10 @@ class HubAPI:
         except requests.ConnectionError as exc:
             raise ClasshubError(f"the hub does not answer at {self.base}",
                                 "start it with `classhub up`") from exc
+        except requests.Timeout as exc:
+            raise ClasshubError(f"hub API {method} {path} gave no answer within "
+                                f"{self.timeout:.0f} s", "the hub is overloaded or stuck; "
+                                "journalctl -u classhub-hub (or its log) says why") from exc
         if response.status_code not in ok:
             raise ClasshubError(
                 f"hub API {method} {path} answered {response.status_code}: {response.text[:300]}"
@@ -94,9 +98,9 @@ class HubAPI:
 
     def reachable(self) -> bool:
         try:
-            return self.session.get(self.base + "/", timeout=3,
+            return self.session.get(self.base + "/", timeout=10,
                                     verify=self.verify).status_code == 200
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             return False
 
     def users(self) -> list[dict]:

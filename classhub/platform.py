@@ -35,6 +35,10 @@ class Started:
     admin_passwords: dict[str, str]  # admin username -> file holding their initial password
 
 
+HEALTH_PROBE_S = 10  # one health request; a hub starting on a loaded machine answers slowly
+HUB_START_S = 120  # `classhub up`: how long the hub may take to answer
+
+
 def _missing_images(engine, platform: Platform) -> list[str]:
     missing = []
     for profile in platform.profiles().values():
@@ -63,13 +67,15 @@ def _ensure_admin_accounts(platform: Platform, state: StateDir) -> dict[str, str
     return files
 
 
-def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -> None:
+def _wait_healthy(platform: Platform, state: StateDir, deadline: float) -> None:
+    """Until `deadline` (time.monotonic()): the hub answers on its public URL, or it stopped.
+    A busy hub that answers slowly is waited for, not taken as a failure."""
     api = HubAPI.for_platform(platform)  # its session reaches this node's proxy (local_session)
     url = api.base.removesuffix("/hub/api") + "/hub/health"
     hub = processes.hub(state)
-    deadline = time.monotonic() + timeout_s
     # Under systemd (a provisioned node) the hub's output is in the journal, not in a log file.
     journal = bool(os.environ.get("INVOCATION_ID"))
+    last = "no answer yet"
     while time.monotonic() < deadline:
         if not hub.running():
             if journal:
@@ -82,9 +88,10 @@ def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -
             )
         try:
             # Healthy, and its API answers (it waits for its managed services first).
-            if api.session.get(url, timeout=2, verify=api.verify).status_code == 200 and \
-                    api.reachable():
+            health = api.session.get(url, timeout=HEALTH_PROBE_S, verify=api.verify)
+            if health.status_code == 200 and api.reachable():
                 return
+            last = f"{url} answered {health.status_code}"
         except requests.exceptions.SSLError as error:
             raise ClasshubError(
                 f"the proxy answers at {url} but its certificate does not verify for "
@@ -92,10 +99,12 @@ def _wait_healthy(platform: Platform, state: StateDir, timeout_s: float = 120) -
                 "the certificate must name the public host (tls init --hostname), and its CA "
                 "must be the room's or in the system's trust store (update-ca-certificates)",
             ) from None
+        except requests.Timeout:
+            last = f"{url} did not answer within {HEALTH_PROBE_S} s (a busy machine)"
         except requests.ConnectionError:
-            pass
+            last = f"nothing listens at {url} yet"
         time.sleep(0.3)
-    raise ClasshubError(f"the hub did not answer at {url} within {timeout_s:.0f}s",
+    raise ClasshubError(f"the hub did not answer at {url} in time ({last})",
                         "journalctl -u classhub-hub -u classhub-proxy says why" if journal
                         else f"see {hub.log_file}")
 
@@ -155,17 +164,17 @@ def hub_environment(platform: Platform) -> dict[str, str]:
     return {"CLASSHUB_SITE": str(platform.site_file)}
 
 
-def settle(platform: Platform, engine, restarted: bool, starting_s: float = 0,
+def settle(platform: Platform, engine, restarted: bool, timeout_s: float = HUB_START_S,
            strict: bool = True) -> None:
     """Once the hub answers: containers it no longer knows removed (after a restart), rosters
-    and course configs brought in step. `starting_s`: how long the hub may take to appear at
-    all (a unit's ExecStartPost runs while its ExecStart still prepares). Not `strict`: a
+    and course configs brought in step. `timeout_s`: how long the hub may take to appear and
+    answer (a unit's ExecStartPost runs while its ExecStart still prepares). Not `strict`: a
     failure after the hub answers is a warning."""
     state = StateDir(platform.site.state_dir)
-    deadline = time.monotonic() + starting_s
+    deadline = time.monotonic() + timeout_s
     while not processes.hub(state).running() and time.monotonic() < deadline:
         time.sleep(0.2)
-    _wait_healthy(platform, state)
+    _wait_healthy(platform, state, deadline)
     try:
         if restarted:
             orphans = remove_orphans(platform, engine)

@@ -7,6 +7,7 @@ so nothing it does can meet `make up`'s platform or another module's.
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import secrets
@@ -41,6 +42,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def default_bridge_gateway() -> str:
+    """The host's address on Docker's default bridge (docker0). The engine reports it in the
+    network's IPAM config only when it was set explicitly; otherwise it is the bridge
+    interface's own address."""
+    bridge = docker.from_env().networks.get("bridge").attrs
+    configured = [c["Gateway"] for c in bridge["IPAM"]["Config"] or [] if c.get("Gateway")]
+    if configured:
+        return configured[0].split("/")[0]
+    name = (bridge.get("Options") or {}).get("com.docker.network.bridge.name", "docker0")
+    shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", name],
+                           capture_output=True, text=True, check=True).stdout.split()
+    return shown[shown.index("inet") + 1].split("/")[0]
 
 
 def copy_courses(folder: Path, **demo_changes) -> Path:
@@ -145,7 +160,13 @@ class RunningHub:
         return reply["token"]
 
     def run_code(self, username: str, token: str, code: str, timeout_s: float = 180) -> str:
-        return run_in_kernel(self.url, username, token, code, timeout_s)
+        """What `code` wrote, run in the user's kernel."""
+        return run_in_kernel(self.url, username, token, code, timeout_s).output
+
+    def run_for_result(self, username: str, token: str, code: str,
+                       timeout_s: float = 180) -> KernelRun:
+        """Run `code`, which leaves a JSON-able value in `result`, in the user's kernel."""
+        return run_in_kernel(self.url, username, token, code, timeout_s, with_result=True)
 
     def login(self, username: str, password: str) -> requests.Response:
         session = requests.Session()
@@ -158,8 +179,21 @@ class RunningHub:
         ), session
 
 
-def run_in_kernel(base_url: str, username: str, token: str, code: str, timeout_s: float) -> str:
-    """Start a kernel in the user's server through the proxy, run `code`, return its stdout."""
+@dataclass
+class KernelRun:
+    output: str  # what the code and its child processes wrote (stdout and stderr, interleaved)
+    result: object  # the code's `result` variable, through JSON, when it was asked for
+
+
+RESULT_EXPRESSION = "__import__('json').dumps(result)"
+
+
+def run_in_kernel(base_url: str, username: str, token: str, code: str, timeout_s: float,
+                  with_result: bool = False) -> KernelRun:
+    """Start a kernel in the user's server through the proxy, run `code`, return what it wrote
+    and, `with_result`, the value the code left in `result`. That value comes back in the
+    execute reply (a user expression), apart from the output streams, where a child process's
+    late log line may land anywhere."""
     headers = {"Authorization": f"token {token}"}
     server = f"{base_url}/user/{username}"
     kernel = requests.post(f"{server}/api/kernels", headers=headers, json={"name": "python3"},
@@ -171,17 +205,20 @@ def run_in_kernel(base_url: str, username: str, token: str, code: str, timeout_s
         header=[f"Authorization: token {token}"], timeout=timeout_s,
     )
     msg_id = uuid.uuid4().hex
+    expressions = {"result": RESULT_EXPRESSION} if with_result else {}
     ws.send(json.dumps({
         "header": {"msg_id": msg_id, "username": username, "session": uuid.uuid4().hex,
                    "msg_type": "execute_request", "version": "5.3"},
         "parent_header": {}, "metadata": {}, "channel": "shell",
         "content": {"code": code, "silent": False, "store_history": False,
-                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+                    "user_expressions": expressions, "allow_stdin": False,
+                    "stop_on_error": True},
     }))
-    out, errors = [], []
+    out, errors, reply, idle = [], [], None, False
     deadline = time.monotonic() + timeout_s
     try:
-        while time.monotonic() < deadline:
+        # The reply (shell channel) and the idle status (iopub) travel apart: wait for both.
+        while (reply is None or not idle) and time.monotonic() < deadline:
             msg = json.loads(ws.recv())
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
@@ -190,13 +227,21 @@ def run_in_kernel(base_url: str, username: str, token: str, code: str, timeout_s
                 out.append(msg["content"]["text"])
             elif kind == "error":
                 errors.append("\n".join(msg["content"]["traceback"]))
+            elif kind == "execute_reply":
+                reply = msg["content"]
             elif kind == "status" and msg["content"]["execution_state"] == "idle":
-                break
+                idle = True
     finally:
         ws.close()
         requests.delete(f"{server}/api/kernels/{kernel_id}", headers=headers, timeout=30)
+    output = "".join(out)
     assert not errors, errors
-    return "".join(out)
+    assert reply is not None and idle, f"no reply from the kernel within {timeout_s}s: {output}"
+    if not with_result:
+        return KernelRun(output, None)
+    value = reply["user_expressions"]["result"]
+    assert value["status"] == "ok", (value, output)
+    return KernelRun(output, json.loads(ast.literal_eval(value["data"]["text/plain"])))
 
 
 def start_hub(folder: Path, auth: dict | None = None, site: dict | None = None,

@@ -22,7 +22,7 @@ def sh(*args):
     run = subprocess.run(args, capture_output=True, text=True)
     print(run.stdout[-1500:], run.stderr[-1500:])
     return run.returncode
-print("FETCH", sh("nbgrader", "fetch_assignment", {assignment!r}, "--course", {course!r}))
+result = {{"fetch": sh("nbgrader", "fetch_assignment", {assignment!r}, "--course", {course!r})}}
 path = os.path.expanduser("~/{course}/{assignment}/{notebook}.ipynb")
 nb = json.load(open(path))
 answers = json.loads({answers!r})
@@ -31,26 +31,31 @@ for cell in nb["cells"]:
     if grade_id in answers:
         cell["source"] = answers[grade_id]
 json.dump(nb, open(path, "w"))
-print("SUBMIT", sh("nbgrader", "submit", {assignment!r}, "--course", {course!r}))
+result["submit"] = sh("nbgrader", "submit", {assignment!r}, "--course", {course!r})
 """
 
 
 def submit_through_server(hub, student: str, token: str, course: str, assignment: str,
                           notebook: str, answers: dict[str, str]) -> str:
     """In the student's own server: fetch, fill in answers by grade_id, submit."""
-    output = hub.run_code(student, token, WORK.format(
+    run = hub.run_for_result(student, token, WORK.format(
         course=course, assignment=assignment, notebook=notebook, answers=json.dumps(answers)))
-    assert "FETCH 0" in output and "SUBMIT 0" in output, (student, output)
-    return output
+    assert run.result == {"fetch": 0, "submit": 0}, (student, run.output)
+    return run.output
 
 
 def fetch_feedback_through_server(hub, student: str, token: str, course: str,
                                   assignment: str) -> list[str]:
-    output = hub.run_code(student, token, (
-        "import subprocess, glob, json\n"
-        f"subprocess.run(['nbgrader', 'fetch_feedback', {assignment!r}, '--course', {course!r}])\n"
-        f"print('FEEDBACK', json.dumps(glob.glob('/home/jovyan/{course}/{assignment}/feedback/*/*.html')))"))
-    return json.loads(output.split("FEEDBACK", 1)[1])
+    """In the student's own server: fetch the feedback; the HTML files it brought."""
+    run = hub.run_for_result(student, token, (
+        "import subprocess, glob\n"
+        f"fetched = subprocess.run(['nbgrader', 'fetch_feedback', {assignment!r}, '--course', "
+        f"{course!r}], capture_output=True, text=True)\n"
+        "print(fetched.stdout[-1500:], fetched.stderr[-1500:])\n"
+        f"result = {{'rc': fetched.returncode, 'files': "
+        f"glob.glob('/home/jovyan/{course}/{assignment}/feedback/*/*.html')}}"))
+    assert run.result["rc"] == 0, (student, run.output)
+    return run.result["files"]
 
 
 def grade_by_hand_in_the_formgrader(hub, instructor: str, course: str, assignment: str,

@@ -142,57 +142,58 @@ def test_the_whole_lifecycle_scores_each_student_as_expected(course_hub, submitt
 
 
 ATTACKS = r"""
-import os, subprocess, json, shutil, glob
+import os, subprocess, glob
 root = "/srv/nbgrader/exchange"
-print("COURSES", sorted(os.listdir(root)))
-print("INBOUND", sorted(os.listdir(f"{root}/mini/inbound")))
+result = {"courses": sorted(os.listdir(root)),
+          "inbound": sorted(os.listdir(f"{root}/mini/inbound"))}
 # read or overwrite another student's submission: there is no path to it
-print("OTHER", os.path.exists(f"{root}/mini/inbound/ana") or bool(glob.glob("/srv/**/ana*", recursive=True)))
+result["other"] = (os.path.exists(f"{root}/mini/inbound/ana")
+                   or bool(glob.glob("/srv/**/ana*", recursive=True)))
 try:
     open(f"{root}/mini/outbound/devoir-1/devoir.ipynb", "a").write("x")
-    print("OUTBOUND writable")
+    result["outbound"] = "writable"
 except OSError as e:
-    print("OUTBOUND", type(e).__name__)
+    result["outbound"] = type(e).__name__
 # submit as someone else, with --student and with a forged JUPYTERHUB_USER
 env = dict(os.environ, JUPYTERHUB_USER="ana")
 run = subprocess.run(["nbgrader", "submit", "devoir-1", "--course", "mini", "--student", "ana"],
                      env=env, capture_output=True, text=True)
-print("FORGED", run.returncode)
+result["forged"] = run.returncode
 # back-date everything in that submission
 for d in glob.glob(f"{root}/mini/inbound/ben+devoir-1+*"):
     open(f"{d}/timestamp.txt", "w").write("2020-01-01 00:00:00.000000 UTC")
-    subprocess.run(["touch", "-h", "-d", "2020-01-01", *glob.glob(f"{d}/*"), d])
+    subprocess.run(["touch", "-h", "-d", "2020-01-01", *glob.glob(f"{d}/*"), d],
+                   capture_output=True)
 # a second submission with a symlink to someone else's file planted in it
 bad = f"{root}/mini/inbound/ben+devoir-1+2020-01-01 00:00:00.000000 UTC+evil"
 os.makedirs(bad)
 os.symlink("/etc/passwd", f"{bad}/devoir.ipynb")
 # datasets: readable, never writable
-print("DATASET", open("/srv/datasets/essai/patients.csv").read().count("\n"))
+result["dataset"] = open("/srv/datasets/essai/patients.csv").read().count("\n")
 try:
     open("/srv/datasets/essai/patients.csv", "a").write("3,99\n")
-    print("DATASET_WRITE ok")
+    result["dataset_write"] = "ok"
 except OSError as e:
-    print("DATASET_WRITE", type(e).__name__)
+    result["dataset_write"] = type(e).__name__
 # fetch an assignment of a course one is not enrolled in
 run = subprocess.run(["nbgrader", "fetch_assignment", "devoir-1", "--course", "autre"],
                      capture_output=True, text=True)
-print("OTHER_COURSE", run.returncode)
+result["other_course"] = run.returncode
 """
 
 
 def test_attacks_from_a_student_container_are_refused(course_hub, submitted):
     hub = course_hub
-    output = hub.run_code("ben", submitted["tokens"]["ben"], ATTACKS)
-    lines = dict(line.split(" ", 1) for line in output.splitlines() if " " in line
-                 and line.split(" ", 1)[0].isupper())
-    assert lines["COURSES"] == "['mini']", output
-    assert all(name.startswith("ben+") for name in eval(lines["INBOUND"])), output
-    assert lines["OTHER"] == "False"
-    assert lines["OUTBOUND"] in ("OSError", "PermissionError"), output
+    run = hub.run_for_result("ben", submitted["tokens"]["ben"], ATTACKS)
+    found = run.result
+    assert found["courses"] == ["mini"], run.output
+    assert all(name.startswith("ben+") for name in found["inbound"]), run.output
+    assert found["other"] is False
+    assert found["outbound"] in ("OSError", "PermissionError"), run.output
     # A forged identity is refused by the hub (JUPYTERHUB_USER) or lands in ben's own folder.
-    assert lines["OTHER_COURSE"] != "0"
-    assert lines["DATASET"] == "3"
-    assert lines["DATASET_WRITE"] in ("OSError", "PermissionError"), output
+    assert found["other_course"] != 0
+    assert found["dataset"] == 3
+    assert found["dataset_write"] in ("OSError", "PermissionError"), run.output
     engine = docker.from_env()
     (container,) = [c for c in student_containers(engine, hub.platform.site)
                     if c.labels["org.classhub.user"] == "ben"]

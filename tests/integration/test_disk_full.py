@@ -19,10 +19,10 @@ import os, subprocess
 def sh(*args):
     run = subprocess.run(args, capture_output=True, text=True)
     return run.returncode, (run.stdout + run.stderr)[-600:]
-print("FETCH", sh("nbgrader", "fetch_assignment", "devoir-1", "--course", "mini"))
-print("FIRST", sh("nbgrader", "submit", "devoir-1", "--course", "mini"))
+result = {"fetch": sh("nbgrader", "fetch_assignment", "devoir-1", "--course", "mini"),
+          "first": sh("nbgrader", "submit", "devoir-1", "--course", "mini")}
 open(os.path.expanduser("~/mini/devoir-1/donnees.bin"), "wb").write(os.urandom(1_000_000))
-print("SECOND", sh("nbgrader", "submit", "devoir-1", "--course", "mini"))
+result["second"] = sh("nbgrader", "submit", "devoir-1", "--course", "mini")
 """
 
 
@@ -38,10 +38,9 @@ def test_a_full_disk_refuses_the_submission_and_keeps_the_earlier_one(built_imag
         lifecycle.release(hub.platform, "mini", "devoir-1")
         assert hub.spawn("alice", {"course": "mini"}).status_code in (201, 202)
         hub.wait_ready("alice")
-        output = hub.run_code("alice", hub.user_token("alice"), KERNEL)
-        assert "FETCH (0" in output and "FIRST (0" in output, output
-        second = output.split("SECOND", 1)[1]
-        assert "SECOND (1" in output and "Rendu NON enregistré" in second, output
+        steps = hub.run_for_result("alice", hub.user_token("alice"), KERNEL).result
+        assert steps["fetch"][0] == 0 and steps["first"][0] == 0, steps
+        assert steps["second"][0] == 1 and "Rendu NON enregistré" in steps["second"][1], steps
         entries = sorted(p.name for p in inbound.iterdir())
         assert len(entries) == 1 and not entries[0].startswith("."), entries
         assert (inbound / entries[0] / "timestamp.txt").exists()

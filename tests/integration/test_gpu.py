@@ -141,17 +141,15 @@ def test_shared_students_share_a_gpu_each_capped_to_their_part(hub):
     assert dan["labels"]["share"] == "1/2" and dan["runtime"] == "nvidia"
     # The cap waits for the student's code: no torch at kernel start, then queued in
     # PyTorch's own lazy CUDA initialisation when torch.cuda is imported.
-    out = hub.run_code("dan", hub.user_token("dan"), (
+    found = hub.run_for_result("dan", hub.user_token("dan"), (
         "import os, sys\n"
-        "print('torch at start:', 'torch' in sys.modules)\n"
+        "result = {'torch_at_start': 'torch' in sys.modules}\n"
         "import torch\n"
-        "print('queued cap:', [getattr(call, 'classhub_fraction', None)\n"
-        "                      for call, _ in torch.cuda._queued_calls\n"
-        "                      if hasattr(call, 'classhub_fraction')])\n"
-        "print('home has no hook:', not any('gpu_share' in p for p in os.listdir('.')))\n"))
-    assert "torch at start: False" in out
-    assert "queued cap: [0.475]" in out
-    assert "home has no hook: True" in out
+        "result['queued_caps'] = [getattr(call, 'classhub_fraction', None)\n"
+        "                         for call, _ in torch.cuda._queued_calls\n"
+        "                         if hasattr(call, 'classhub_fraction')]\n"
+        "result['home_hook'] = any('gpu_share' in p for p in os.listdir('.'))\n")).result
+    assert found == {"torch_at_start": False, "queued_caps": [0.475], "home_hook": False}
 
 
 def test_a_mig_course_gets_a_slice(hub):

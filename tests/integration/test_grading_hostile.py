@@ -19,6 +19,7 @@ import pytest
 
 from grading.batch import GradingJob, grade
 from grading.sandbox import LABEL, Limits
+from tests.integration.conftest import default_bridge_gateway
 from tests.integration.grading_course import (
     answered,
     cell,
@@ -165,7 +166,7 @@ def _cases(release: dict, course: Path, gateway: str, port: int) -> dict[str, di
 def batch(built_images, tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile") / "cours"
     course = make_course(root, "hostile", A, {NB: SOURCE}, due=NOW, cell_timeout_s=3)
-    gateway = docker.from_env().networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    gateway = default_bridge_gateway()
     listener = socket.create_server(("0.0.0.0", 0))  # a host port the probes must not reach
     port = listener.getsockname()[1]
     cases = _cases(released(course, A, NB), course, gateway, port)

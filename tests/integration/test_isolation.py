@@ -11,7 +11,6 @@ firewall away and shows the same probe then reaches the host: the firewall is wh
 
 from __future__ import annotations
 
-import json
 import socket
 import textwrap
 
@@ -20,7 +19,7 @@ import pytest
 
 from classhub import firewall
 from classhub.engine import network_name
-from tests.integration.conftest import copy_courses, start_hub, stop_hub
+from tests.integration.conftest import copy_courses, default_bridge_gateway, start_hub, stop_hub
 
 PROBES = textwrap.dedent('''
     import json, os, socket, urllib.request, urllib.error
@@ -48,7 +47,7 @@ PROBES = textwrap.dedent('''
             return "refused: " + type(error).__name__
     status = dict(l.split(":\\t") for l in open("/proc/self/status").read().splitlines()
                   if ":\\t" in l)
-    found = {
+    result = {
         "hub_api": tcp(GATEWAY, API_PORT),
         "host_port_via_gateway": tcp(GATEWAY, HOST_PORT),
         "host_port_via_docker0": tcp(DOCKER0, HOST_PORT),
@@ -69,7 +68,6 @@ PROBES = textwrap.dedent('''
         "cap_eff": status["CapEff"].strip(),
         "no_new_privs": status["NoNewPrivs"].strip(),
     }
-    print("PROBES", json.dumps(found))
 ''')
 
 
@@ -118,7 +116,7 @@ def _probe(hub, port: int) -> dict:
     gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
     bob = engine.containers.list(filters={"label": "org.classhub.user=bob"})[0]
     bob_ip = bob.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
-    docker0 = engine.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    docker0 = default_bridge_gateway()
     outsider = engine.containers.get(f"{hub.platform.site.name}-outsider")
     outsider_ip = outsider.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
     site = hub.platform.site
@@ -130,8 +128,7 @@ def _probe(hub, port: int) -> dict:
             ("BOB_HOME", repr(str(hub.state.homes / "bob"))), ("BOBNAME", "bob"),
             ("ALICENAME", "alice"), ("BOB", repr(bob_ip)), ("OUTSIDER", repr(outsider_ip))):
         code = code.replace(name, value)
-    output = hub.run_code("alice", hub.user_token("alice"), code)
-    return json.loads(output.split("PROBES", 1)[1])
+    return hub.run_for_result("alice", hub.user_token("alice"), code).result
 
 
 def test_nothing_but_the_hub_is_reachable_from_a_student_kernel(room):

@@ -20,8 +20,10 @@ STARTUP_IMPORTS = ("import sys, jupyter_server.serverapp, nbgrader.api, nbformat
 
 
 def _run(command: list[str]) -> str:
+    """What `command` printed on its standard output in the lab image (a warning on its
+    standard error is not mistaken for a result)."""
     output = docker.from_env().containers.run(image_tag("lab"), command, remove=True,
-                                              network_mode="none", stderr=True)
+                                              network_mode="none", stdout=True, stderr=False)
     return output.decode()
 
 
