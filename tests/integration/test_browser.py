@@ -24,7 +24,7 @@ from pathlib import Path
 import docker
 import pytest
 import yaml
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from classhub.coursework import lifecycle
 from classhub.gpu.nvml import FAKE_NVML_ENV
@@ -312,7 +312,7 @@ def test_an_instructor_grades_by_hand_releases_feedback_and_exports_grades(room)
             grader.get_by_role("button", name="Autoriser").click(timeout=240_000)
             grader.wait_for_url("**/formgrader/**")
             row = grader.locator("tr", has_text=ASSIGNMENT)
-            assert row.locator("td").nth(8).inner_text().strip() == "1"  # alice's submission
+            expect(row.locator("td").nth(8)).to_have_text("1")  # alice's submission
             shot(grader, "enseignant-formgrader")
             grade_by_hand(grader)
             release_feedback(grader)
@@ -345,7 +345,9 @@ def grade_by_hand(grader) -> None:
         assert saved.value.ok, saved.value.status
     shot(grader, "enseignant-notation")
     grader.reload()
-    assert grader.locator("#interpretation").input_value() == MANUAL_SCORE
+    # The fields are filled in from the gradebook by the page's script after it loads: wait
+    # for the saved value to appear (Playwright retries), rather than read the field at once.
+    expect(grader.locator("#interpretation")).to_have_value(MANUAL_SCORE, timeout=60_000)
 
 
 def release_feedback(grader) -> None:
