@@ -255,7 +255,7 @@ def serve(platform: Platform, which: str) -> None:
                             "outside this unit", "`classhub down` first")
     for name, path in prepared.admin_passwords.items() if which == "hub" else ():
         print(f"classhub: {name}'s initial password is in {path} (root only)", flush=True)
-    process.pid_file.write_text(f"{os.getpid()}\n")
+    process.write_pid(os.getpid())
     os.chdir(cwd)
     sys.stdout.flush()
     os.execvpe(argv[0], argv, {**os.environ, **env})

@@ -48,6 +48,12 @@ class Process:
     def running(self) -> bool:
         return self.pid() is not None
 
+    def write_pid(self, pid: int) -> None:
+        """The pid file, replaced in one rename: a reader never sees it empty or half written."""
+        tmp = self.pid_file.with_name(f".{self.pid_file.name}.{os.getpid()}")
+        tmp.write_text(f"{pid}\n")
+        os.replace(tmp, self.pid_file)
+
     def start(self, argv: list[str], env: dict[str, str], cwd: Path) -> int:
         self.state.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
         log = open(self.log_file, "ab", buffering=0)
@@ -57,7 +63,7 @@ class Process:
             cwd=cwd, env={**os.environ, **env}, start_new_session=True,
         )
         log.close()
-        self.pid_file.write_text(f"{process.pid}\n")
+        self.write_pid(process.pid)
         # Until the child has exec'd, its command line is still ours: wait for the real one.
         deadline = time.monotonic() + 10
         while self.pid() is None and process.poll() is None and time.monotonic() < deadline:

@@ -34,7 +34,9 @@ PROXY_TOKEN_SECRET = "proxy_token"
 def apply_state(c, platform: Platform, state: StateDir) -> None:
     c.JupyterHub.db_url = f"sqlite:///{state.hub_db}"
     c.JupyterHub.cookie_secret = bytes.fromhex(state.secret("cookie_secret"))
-    c.JupyterHub.pid_file = str(state.run / "hub.pid")
+    # No JupyterHub.pid_file: classhub writes the hub's pid file itself (processes.Process), in
+    # one rename; JupyterHub rewriting the same file at start-up let a reader see it empty, and
+    # take a starting hub for a stopped one.
 
 
 def apply_network(c, platform: Platform, gateway: str) -> None:
